@@ -1,0 +1,146 @@
+"""The value-model seam: what one impression is worth to each candidate line.
+
+A *line* is one (campaign, creative) pair; the index numbers them 0..n-1 when campaigns load. A
+``ValueModel`` is bound to the lines once (``bind``), which precomputes whatever per-line arrays it
+needs; the bound ``Scorer`` then fills, for the candidate lines of one impression, the expected value
+of that impression in USD: P(conversion | context) x value of a conversion. Pricing (ROAS, caps,
+shading, floors) happens after, in ``bidder.pricing``, the same for every model.
+
+Kernels are numba ``@njit(cache=True)`` with a pure-Python reference twin that the tests compare.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from bidder.campaign import Campaign
+
+FORMATS = ("banner", "video", "audio", "native")
+N_DEVICE_TYPES = 8  # OpenRTB device types 1..7; 0 = unknown
+
+
+class Context(msgspec.Struct, gc=False):
+    """One impression's context, as the models see it. Strings are lower-cased; "" = unknown."""
+
+    fmt: int = 0  # index into FORMATS
+    device_type: int = 0  # OpenRTB device type (0 unknown)
+    os: str = ""
+    country: str = ""
+    region: str = ""
+    inventory: str = ""  # site domain or app bundle
+    publisher: str = ""
+    hour_of_week: int = 0  # 0..167, Monday 00h = 0, in the user's local time when known
+    w: int = 0
+    h: int = 0
+    user_id: str = ""  # empty when consent does not allow using it
+    segments: tuple[str, ...] = ()
+
+
+class Lines(msgspec.Struct, frozen=True):
+    """The per-line view of the loaded campaigns that models bind to."""
+
+    campaigns: list[Campaign]
+    campaign: NDArray[np.int32]  # line -> index into campaigns
+    fmt: NDArray[np.int32]  # line -> index into FORMATS
+
+    @property
+    def n(self) -> int:
+        return int(self.campaign.shape[0])
+
+
+class Scorer(Protocol):
+    def values(self, cand: NDArray[np.int32], n: int, ctx: Context, out: NDArray[np.float64]) -> None:
+        """Write into ``out[:n]`` the expected value in USD of this impression for lines ``cand[:n]``."""
+
+
+class ValueModel(Protocol):
+    @property
+    def version(self) -> str: ...
+
+    def bind(self, lines: Lines) -> Scorer: ...
+
+
+def rate_table(c: Campaign) -> NDArray[np.float64]:
+    """Conversion rate by (format, device type), resolved from the campaign's most specific keys."""
+    rates = c.bid.conversion_rate
+    table = np.empty((len(FORMATS), N_DEVICE_TYPES), dtype=np.float64)
+    if not isinstance(rates, dict):
+        table.fill(rates)
+        return table
+    default = rates.get("default", 0.0)
+    for f, fmt in enumerate(FORMATS):
+        for d in range(N_DEVICE_TYPES):
+            dev = str(d)
+            table[f, d] = rates.get(f"{fmt}/{dev}", rates.get(fmt, rates.get(dev, default)))
+    return table
+
+
+@njit(cache=True, nogil=True)
+def prior_values(
+    cand: NDArray[np.int32],
+    n: int,
+    line_campaign: NDArray[np.int32],
+    rates: NDArray[np.float64],  # (campaigns, formats, device types): P(conversion)
+    value: NDArray[np.float64],  # (campaigns,): USD per conversion
+    fmt: int,
+    device_type: int,
+    out: NDArray[np.float64],
+) -> None:
+    d = device_type if 0 <= device_type < rates.shape[2] else 0
+    for k in range(n):
+        c = line_campaign[cand[k]]
+        out[k] = rates[c, fmt, d] * value[c]
+
+
+def prior_values_py(
+    cand: NDArray[np.int32],
+    n: int,
+    line_campaign: NDArray[np.int32],
+    rates: NDArray[np.float64],
+    value: NDArray[np.float64],
+    fmt: int,
+    device_type: int,
+    out: NDArray[np.float64],
+) -> None:
+    """Reference twin of ``prior_values``."""
+    d = device_type if 0 <= device_type < rates.shape[2] else 0
+    for k in range(n):
+        c = int(line_campaign[cand[k]])
+        out[k] = float(rates[c, fmt, d]) * float(value[c])
+
+
+class _PriorScorer:
+    __slots__ = ("_line_campaign", "_rates", "_value")
+
+    def __init__(self, lines: Lines) -> None:
+        self._line_campaign = lines.campaign
+        self._rates = (
+            np.stack([rate_table(c) for c in lines.campaigns])
+            if lines.campaigns
+            else np.zeros((0, len(FORMATS), N_DEVICE_TYPES))
+        )
+        self._value = np.array([c.bid.value_per_conversion for c in lines.campaigns], dtype=np.float64)
+
+    def values(self, cand: NDArray[np.int32], n: int, ctx: Context, out: NDArray[np.float64]) -> None:
+        prior_values(cand, n, self._line_campaign, self._rates, self._value, ctx.fmt, ctx.device_type, out)
+
+
+class PriorModel:
+    """Baseline model: the campaign's configured conversion rate by context x value per conversion."""
+
+    version = "prior-1"
+
+    def bind(self, lines: Lines) -> Scorer:
+        return _PriorScorer(lines)
+
+
+def warm_up() -> None:
+    """Compile the kernels now so that the first request does not pay for it."""
+    cand = np.zeros(1, dtype=np.int32)
+    out = np.zeros(1, dtype=np.float64)
+    prior_values(cand, 1, cand, np.zeros((1, len(FORMATS), N_DEVICE_TYPES)), np.zeros(1), 0, 0, out)
