@@ -57,6 +57,9 @@ class Scorer(Protocol):
     def values(self, cand: NDArray[np.int32], n: int, ctx: Context, out: NDArray[np.float64]) -> None:
         """Write into ``out[:n]`` the expected value in USD of this impression for lines ``cand[:n]``."""
 
+    def explain(self, line: int, ctx: Context) -> tuple[float, float]:
+        """(P(conversion), value of a conversion in USD) behind the winning line's value, for bid.ext."""
+
 
 class ValueModel(Protocol):
     @property
@@ -128,6 +131,11 @@ class _PriorScorer:
 
     def values(self, cand: NDArray[np.int32], n: int, ctx: Context, out: NDArray[np.float64]) -> None:
         prior_values(cand, n, self._line_campaign, self._rates, self._value, ctx.fmt, ctx.device_type, out)
+
+    def explain(self, line: int, ctx: Context) -> tuple[float, float]:
+        c = int(self._line_campaign[line])
+        d = ctx.device_type if 0 <= ctx.device_type < N_DEVICE_TYPES else 0
+        return float(self._rates[c, ctx.fmt, d]), float(self._value[c])
 
 
 class PriorModel:
