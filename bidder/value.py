@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from bidder.campaign import Campaign
 
 FORMATS = ("banner", "video", "audio", "native")
-N_DEVICE_TYPES = 8  # OpenRTB device types 1..7; 0 = unknown
+N_DEVICE_TYPES = 9  # OpenRTB device types 1..8 (8 = DOOH, 2.6); 0 = unknown
 
 
 class Context(msgspec.Struct, gc=False):

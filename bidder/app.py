@@ -1,0 +1,229 @@
+"""HTTP for the bidder: one ``App`` that speaks both ASGI and granian's native RSGI.
+
+Both interfaces share ``App.handle``; only reading the body and writing the answer differ, so the same
+tests run against both. Limits are enforced before and after decompression: a body (or what a gzip
+body inflates to) over ``max_body`` is answered 413 without holding more than ``max_body`` + 1 bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from bidder.service import JSON, TEXT, Answer, Bidder
+
+BID_PATHS = frozenset({"/openrtb2/bid", "/api/v1/bidding/bid-request"})
+NOTICE_KINDS = {"/notice/win": "win", "/notice/bill": "bill", "/notice/loss": "loss"}
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class TooLarge(Exception):
+    pass
+
+
+class App:
+    def __init__(self, bidder: Bidder, on_start: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.bidder = bidder
+        self.max_body = bidder.settings.max_body
+        self.gzip_min = bidder.settings.gzip_min
+        self._on_start = on_start
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- shared --------------------------------------------------------------------------------------
+
+    def bid(self, body: bytes, gzipped: bool, accept: str, version: str | None) -> Answer:
+        started = time.perf_counter()
+        t0 = time.perf_counter_ns()
+        if gzipped:
+            try:
+                body = self._gunzip(body)
+            except TooLarge:
+                return 413, TEXT, b""
+            except (zlib.error, EOFError):
+                self.bidder.stats.invalid += 1
+                return 400, TEXT, b""
+        status, payload = self.bidder.engine.bid(body, started)
+        self.bidder.stats.observe(time.perf_counter_ns() - t0)
+        return status, JSON, payload
+
+    def _gunzip(self, body: bytes) -> bytes:
+        d = zlib.decompressobj(wbits=31)
+        out = d.decompress(body, self.max_body + 1)
+        if len(out) > self.max_body or d.unconsumed_tail:
+            raise TooLarge
+        if not d.eof:
+            raise EOFError("truncated gzip body")
+        return out
+
+    def handle(self, method: str, path: str, query: str) -> Answer:
+        """Every endpoint but the bid one, which needs the body and headers."""
+        b = self.bidder
+        kind = NOTICE_KINDS.get(path)
+        if kind is not None and method in ("GET", "POST"):
+            return b.notice(kind, query)
+        if method != "GET":
+            return 405, TEXT, b""
+        if path == "/healthz":
+            return 200, TEXT, b"ok"
+        if path == "/readyz":
+            return (200, TEXT, b"ready") if b.ready else (503, TEXT, b"starting")
+        if path == "/status":
+            return b.status()
+        if path == "/metrics":
+            return b.metrics()
+        if path == "/events":
+            return b.events(query)
+        return 404, TEXT, b""
+
+    def _headers(self, status: int, ctype: str, body: bytes, accept: str, version: str | None,
+                 is_bid: bool) -> tuple[list[tuple[str, str]], bytes]:
+        headers = []
+        if status != 204:
+            headers.append(("content-type", ctype))
+        if is_bid:
+            headers.append(("x-openrtb-version", "2.5" if version and version.startswith("2.5") else "2.6"))
+            if body and len(body) >= self.gzip_min and "gzip" in accept:
+                body = gzip.compress(body, compresslevel=1, mtime=0)
+                headers.append(("content-encoding", "gzip"))
+                headers.append(("vary", "accept-encoding"))
+        return headers, body
+
+    async def _start(self) -> None:
+        if not self.bidder.ready:
+            self.bidder.warm_up()
+        if self._on_start is not None:
+            await self._on_start()
+
+    # --- ASGI ----------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        method = scope["method"]
+        if path in BID_PATHS and method == "POST":
+            h = {k: v for k, v in scope["headers"] if k in _WANTED}
+            query = scope.get("query_string", b"")
+            try:
+                body = await self._read_asgi(receive, h.get(b"content-length"))
+            except TooLarge:
+                await _send(send, 413, [], b"")
+                return
+            accept = h.get(b"accept-encoding", b"").decode("latin-1")
+            version = h[b"x-openrtb-version"].decode("latin-1") if b"x-openrtb-version" in h else None
+            gz = b"gzip" in h.get(b"content-encoding", b"") or b"gzip=1" in query
+            status, ctype, payload = self.bid(body, gz, accept, version)
+            headers, payload = self._headers(status, ctype, payload, accept, version, True)
+        else:
+            try:
+                await self._read_asgi(receive, None)  # notices may POST; their body is not used
+            except TooLarge:
+                await _send(send, 413, [], b"")
+                return
+            status, ctype, payload = self.handle(method, path, scope.get("query_string", b"").decode("latin-1"))
+            headers, payload = self._headers(status, ctype, payload, "", None, False)
+        await _send(send, status, [(k.encode(), v.encode()) for k, v in headers], payload)
+
+    async def _read_asgi(self, receive: Receive, length: bytes | None) -> bytes:
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            raise TooLarge
+        msg = await receive()
+        body = msg.get("body", b"")
+        if not msg.get("more_body"):
+            return body  # type: ignore[no-any-return]
+        chunks = [body]
+        size = len(body)
+        while msg.get("more_body"):
+            msg = await receive()
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self._start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- RSGI ----------------------------------------------------------------------------------------
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self._start())
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.close()
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        path = scope.path
+        method = scope.method
+        if path in BID_PATHS and method == "POST":
+            hdrs = scope.headers
+            try:
+                body = await self._read_rsgi(protocol, hdrs.get("content-length"))
+            except TooLarge:
+                protocol.response_empty(413, [])
+                return
+            accept = hdrs.get("accept-encoding", "")
+            version = hdrs.get("x-openrtb-version")
+            gz = "gzip" in hdrs.get("content-encoding", "") or "gzip=1" in scope.query_string
+            status, ctype, payload = self.bid(body, gz, accept, version)
+            headers, payload = self._headers(status, ctype, payload, accept, version, True)
+        else:
+            try:
+                await self._read_rsgi(protocol, scope.headers.get("content-length"))
+            except TooLarge:
+                protocol.response_empty(413, [])
+                return
+            status, ctype, payload = self.handle(method, path, scope.query_string)
+            headers, payload = self._headers(status, ctype, payload, "", None, False)
+        if payload:
+            protocol.response_bytes(status, headers, payload)
+        else:
+            protocol.response_empty(status, headers)
+
+    async def _read_rsgi(self, protocol: Any, length: str | None) -> bytes:
+        if length is not None:
+            if length.isdigit() and int(length) <= self.max_body:
+                return await protocol()  # type: ignore[no-any-return]  # framed by Content-Length
+            raise TooLarge
+        chunks = []
+        size = 0
+        async for chunk in protocol:  # chunked: count as it arrives
+            size += len(chunk)
+            if size > self.max_body:
+                raise TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self.bidder.close()
+
+
+_WANTED = frozenset({b"content-length", b"content-encoding", b"accept-encoding", b"x-openrtb-version"})
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

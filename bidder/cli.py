@@ -1,0 +1,48 @@
+"""``rtb bidder`` and ``rtb up``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bidder", help="run the OpenRTB bidder")
+    p.add_argument("--campaigns", help="campaign file (JSON); default: examples/campaigns.json")
+    p.add_argument("--bind", help="HOST:PORT to listen on (default 127.0.0.1:8080)")
+    p.add_argument("--workers", type=int, help="worker processes (1: budgets are per process)")
+    p.add_argument("--interface", choices=["asgi", "rsgi"], help="granian interface (default rsgi)")
+    p.add_argument("--public-url", help="base URL of notice URLs, as exchanges reach this bidder")
+    p.add_argument("--data-dir", help="where state that survives a restart lives (default ./.data)")
+    p.set_defaults(handler=_bidder)
+
+    up = sub.add_parser("up", help="run everything on embedded defaults (the bidder with example campaigns)")
+    up.add_argument("--bind", help="HOST:PORT of the bidder (default 127.0.0.1:8080)")
+    up.set_defaults(handler=_up)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from bidder.settings import from_env
+
+    return from_env(
+        campaigns=getattr(args, "campaigns", None),
+        bind=args.bind,
+        workers=getattr(args, "workers", None),
+        interface=getattr(args, "interface", None),
+        public_url=getattr(args, "public_url", None),
+        data_dir=getattr(args, "data_dir", None),
+    )
+
+
+def _bidder(args: argparse.Namespace) -> int:
+    from bidder.campaign import load_campaigns
+    from bidder.server import serve
+
+    settings = _settings(args)
+    load_campaigns(settings.campaigns)  # refuse a bad file here, with its message, not in a worker
+    serve(settings)
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    return _bidder(args)

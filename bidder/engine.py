@@ -1,0 +1,388 @@
+"""The decision: OpenRTB request bytes in, response bytes out.
+
+``Engine.bid`` is a pure function of the request bytes and the pre-built state (index, bound model,
+buffers); it does no I/O and never raises. Per request it decodes into view Structs, narrows the
+lines with bitset operations on request-level signals, then per imp and offered media type (and per
+deal) extracts the candidates, scores them with the value model, and prices the best one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import msgspec
+import numpy as np
+
+from bidder import fx, pricing
+from bidder.budget import BudgetGate
+from bidder.campaign import Campaign
+from bidder.index import Index, category_keys, domain_keys
+from bidder.notices import Signer
+from bidder.openrtb import (
+    MTYPE,
+    NBR_INSUFFICIENT_TIME,
+    Bid,
+    BidRequest,
+    BidResponse,
+    Imp,
+    SeatBid,
+    privacy,
+)
+from bidder.settings import Settings
+from bidder.stats import CampaignStats, Stats
+from bidder.value import FORMATS, Context, Scorer, ValueModel
+
+_FMT = {f: i for i, f in enumerate(FORMATS)}
+_EMPTY: tuple[str, ...] = ()
+
+
+class Invalid(Exception):
+    """A request that is not acceptable OpenRTB: answered 400 with no body."""
+
+
+class Outcome(NamedTuple):
+    status: int  # 200, 204 or 400
+    body: bytes
+
+
+NO_BID = Outcome(204, b"")
+BAD_REQUEST = Outcome(400, b"")
+
+
+class _Choice(NamedTuple):
+    bid: int  # USD micros CPM
+    value: int  # USD micros CPM, before shading
+    line: int
+    deal: str | None
+    ctx: Context
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        campaigns: list[Campaign],
+        model: ValueModel,
+        signer: Signer,
+        budget: BudgetGate,
+        stats: Stats,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.signer = signer
+        self.budget = budget
+        self.stats = stats
+        self.wall = wall
+        self.rates = fx.parse_rates(settings.fx)
+        self.model = model
+        self._decoder = msgspec.json.Decoder(BidRequest)
+        self._lax = msgspec.json.Decoder(BidRequest, strict=False)
+        self._encoder = msgspec.json.Encoder()
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(5).hex()  # bid ids stay unique across restarts and workers
+        self.load(campaigns)
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def load(self, campaigns: list[Campaign], model: ValueModel | None = None) -> None:
+        """Build the index and bind the model for a new campaign set (or model), then swap them in
+        with one assignment each, so a request in flight sees either the old state or the new."""
+        index = Index(campaigns, self.settings.seat)
+        model = model or self.model
+        scorer = model.bind(index.lines)
+        n = max(1, index.n)
+        camp = index.campaigns
+        self._inv_roas = np.array([1.0 / c.bid.target_roas for c in camp] or [1.0])
+        self._max_cpm = np.array([round(c.bid.max_cpm * 1e6) for c in camp] or [0], dtype=np.int64)
+        self._cand = np.zeros(n, dtype=np.int32)
+        self._vals = np.zeros(n, dtype=np.float64)
+        self._out = np.zeros(2, dtype=np.int64)
+        self._campaign_stats: list[CampaignStats] = [self.stats.campaigns[c.id] for c in camp]
+        self.budget.bind(index)
+        self.index, self.scorer, self.model = index, scorer, model
+
+    # --- the decision ----------------------------------------------------------------------------
+
+    def bid(self, body: bytes, started: float | None = None) -> Outcome:
+        stats = self.stats
+        stats.requests += 1
+        try:
+            try:
+                req = self._decode(body)
+                _validate(req)
+            except (msgspec.DecodeError, Invalid):  # ValidationError is a DecodeError
+                stats.invalid += 1
+                return BAD_REQUEST
+            return self._decide(req, started)
+        except Exception:  # never a 500: a failure of ours is a no-bid, counted
+            stats.errors += 1
+            stats.no_bid["error"] += 1
+            return NO_BID
+
+    def _decode(self, body: bytes) -> BidRequest:
+        try:
+            return self._decoder.decode(body)
+        except msgspec.ValidationError as exc:
+            # JSON Schema (and so the OpenRTB schemas) counts 320.0 as an integer; some exchanges
+            # write integers that way. Only for that error, decode again accepting integral floats.
+            if "got `float`" not in str(exc):
+                raise
+            return self._lax.decode(body)
+
+    def _decide(self, req: BidRequest, started: float | None) -> Outcome:
+        stats = self.stats
+        s = self.settings
+        if req.tmax is not None and req.tmax > 0:
+            elapsed = 0.0 if started is None else (time.perf_counter() - started) * 1000.0
+            if req.tmax - elapsed < s.tmax_margin_ms:
+                stats.no_bid["tmax"] += 1
+                return Outcome(200, self._encoder.encode(BidResponse(id=req.id, nbr=NBR_INSUFFICIENT_TIME)))
+
+        cur = self._currency(req.cur)
+        if cur is None:
+            stats.no_bid["currency"] += 1
+            return NO_BID
+
+        idx = self.index
+        now = self.wall()
+        m, ctx = self._request_mask(idx, req, now)
+        if not m:
+            stats.no_bid["no_match"] += 1
+            return NO_BID
+
+        reason = "no_match"
+        chosen: list[tuple[Imp, _Choice]] = []
+        for imp in req.imp:
+            best, why = self._imp(idx, req, imp, m, ctx)
+            if best is None:
+                reason = why if reason == "no_match" else reason
+            else:
+                chosen.append((imp, best))
+        if not chosen:
+            stats.no_bid[reason] += 1
+            return NO_BID
+        return self._respond(req, cur, chosen, now)
+
+    def _currency(self, wanted: list[str] | None) -> str | None:
+        if not wanted or "USD" in wanted:
+            return "USD"
+        for c in wanted:
+            if c in self.rates:
+                return c
+        return None
+
+    def _request_mask(self, idx: Index, req: BidRequest, now: float) -> tuple[int, Context]:
+        """Lines that request-level signals allow, and the part of the model context they give."""
+        m = idx.live
+        dev = req.device
+        geo = (dev.geo if dev else None) or (req.user.geo if req.user else None)
+        country = (geo.country or "").upper() if geo else ""
+        region = (geo.region or "").upper() if geo else ""
+        devtype = (dev.devicetype or 0) if dev else 0
+        os_name = (dev.os or "").lower() if dev else ""
+        m &= idx.country.accept(country) & idx.region.accept(region)
+        m &= idx.device_type.accept(devtype) & idx.os.accept(os_name)
+        offset = geo.utcoffset if geo and geo.utcoffset is not None else 0
+        local = int(now // 60) + offset  # minutes
+        hour = (local // 60) % 24
+        m &= idx.hours[hour]
+
+        site, app = req.site, req.app
+        inv = site or app
+        publisher = ""
+        if inv is not None:
+            domain = inv.domain or (inv.publisher.domain if inv.publisher else None) or ""
+            keys = domain_keys(domain) if domain else []
+            allow = idx.inventory_any | idx.any_of(idx.domain, keys)
+            block = idx.any_of(idx.blocked, keys)
+            inventory = keys[0] if keys else ""
+            if app is not None and app.bundle:
+                bundle = app.bundle.lower()
+                allow |= idx.bundle.get(bundle, 0)
+                block |= idx.blocked.get(bundle, 0)
+                inventory = bundle
+            m &= allow & ~block
+            cats = list(itertools.chain(inv.cat or _EMPTY, inv.sectioncat or _EMPTY, inv.pagecat or _EMPTY))
+            if idx.category.by:
+                keys = [k for c in cats for k in category_keys(c)]
+                m &= idx.category.any | idx.any_of(idx.category.by, keys)
+            if inv.publisher and inv.publisher.id:
+                publisher = inv.publisher.id
+        else:
+            m &= idx.inventory_any & idx.category.any
+            inventory = ""
+
+        if req.bcat:
+            m &= ~idx.any_of(idx.creative_cat, (c.upper() for c in req.bcat))
+        if req.badv:
+            m &= ~idx.any_of(idx.advertiser, (a.lower() for a in req.badv))
+        if req.wseat:
+            m &= idx.any_of(idx.seat, req.wseat)
+        if req.bseat:
+            m &= ~idx.any_of(idx.seat, req.bseat)
+
+        user_id = ""
+        if m and req.user is not None:
+            p = privacy(req)
+            if p.may_use_personal_data:
+                u = req.user
+                user_id = u.buyeruid or u.id or (p.eids[0][1] if p.eids else "")
+        weekday = int((now + offset * 60) // 86400 + 3) % 7  # 1970-01-01 was a Thursday
+        ctx = Context(
+            device_type=devtype, os=os_name, country=country, region=region, inventory=inventory,
+            publisher=publisher, hour_of_week=weekday * 24 + hour, user_id=user_id,
+        )
+        return m, ctx
+
+    def _imp(self, idx: Index, req: BidRequest, imp: Imp, m: int, ctx: Context) -> tuple[_Choice | None, str]:
+        best: _Choice | None = None
+        why = "no_match"
+        pmp = imp.pmp
+        deals = pmp.deals if pmp and pmp.deals else ()
+        private = pmp is not None and pmp.private_auction == 1
+        for fmt, mask, battr, w, h in _media(idx, imp):
+            mm = m & mask
+            if battr:
+                mm &= ~idx.any_of(idx.attr, battr)
+            if not mm:
+                continue
+            c = msgspec.structs.replace(ctx, fmt=_FMT[fmt], w=w, h=h)
+            if not private:
+                floor = self._floor(imp.bidfloor, imp.bidfloorcur)
+                if floor is None:
+                    why = "currency"
+                else:
+                    got = self._price(idx, mm & idx.open, floor, req.at == 1, c, None)
+                    if got is not None and (best is None or got.bid > best.bid):
+                        best = got
+                    elif got is None and why == "no_match" and mm & idx.open:
+                        why = "below_floor"
+            for deal in deals:
+                dm = mm & idx.deal.get(deal.id, 0)
+                if deal.wseat:
+                    dm &= idx.any_of(idx.seat, deal.wseat)
+                if deal.wadomain:
+                    dm &= idx.any_of(idx.advertiser, (a.lower() for a in deal.wadomain))
+                if not dm:
+                    continue
+                floor = self._floor(deal.bidfloor, deal.bidfloorcur)
+                if floor is None:
+                    why = "currency"
+                    continue
+                at = deal.at or req.at
+                got = self._price(idx, dm, floor, at == 1, c, deal.id)
+                if got is not None and at == 3:  # fixed-price deal: the price is the floor
+                    got = got._replace(bid=floor)
+                if got is not None and (best is None or got.bid > best.bid):
+                    best = got
+                elif got is None and why == "no_match":
+                    why = "below_floor"
+        if best is None and private and why == "no_match":
+            why = "private_auction"
+        return best, why
+
+    def _floor(self, amount: float, currency: str) -> int | None:
+        rate = self.rates.get(currency or "USD")
+        if rate is None:
+            return None
+        if not amount > 0:  # also NaN: no floor
+            return 0
+        return fx.to_usd_micros_ceil(amount, rate)
+
+    def _price(self, idx: Index, mask: int, floor: int, first: bool, ctx: Context, deal: str | None) -> _Choice | None:
+        if not mask:
+            return None
+        cand = self._cand
+        n = pricing.extract(mask.to_bytes(idx.nbytes, "little"), cand)
+        self.scorer.values(cand, n, ctx, self._vals)
+        out = self._out
+        k = pricing.pick(cand, n, self._vals, idx.lines.campaign, self._inv_roas, self._max_cpm, floor,
+                         first, self.settings.shade, out)
+        if k < 0:
+            return None
+        return _Choice(int(out[0]), int(out[1]), int(cand[k]), deal, ctx)
+
+    # --- the response ----------------------------------------------------------------------------
+
+    def _respond(self, req: BidRequest, cur: str, chosen: list[tuple[Imp, _Choice]], now: float) -> Outcome:
+        idx = self.index
+        rate = self.rates[cur]
+        expiry = int(now) + self.settings.bid_ttl
+        test = req.test == 1
+        seats: dict[str, list[Bid]] = {}
+        for imp, ch in chosen:
+            ci = int(idx.lines.campaign[ch.line])
+            c = idx.campaigns[ci]
+            cr = idx.creatives[ch.line]
+            bid_id = f"{self._id_prefix}{next(self._ids):x}"
+            cost = ch.bid // 1000  # USD micros for one impression
+            if not test and not self.budget.reserve(ci, bid_id, cost):
+                self._campaign_stats[ci].no_bid["budget"] += 1
+                self.stats.no_bid["budget"] += 1
+                continue
+            price = fx.from_usd_micros(ch.bid, rate)
+            nurl, burl, lurl = self.signer.urls(bid_id, imp.id, c.id, cr.id, repr(price), cur, expiry, test)
+            p, value = self.scorer.explain(ch.line, ch.ctx)
+            self._campaign_stats[ci].bids += 1
+            seats.setdefault(c.seat or self.settings.seat, []).append(Bid(
+                id=bid_id,
+                impid=imp.id,
+                price=price,
+                adm=None if cr.nurl_markup else cr.adm,
+                nurl=nurl,
+                burl=burl,
+                lurl=lurl,
+                adomain=[c.advertiser],
+                cid=c.id,
+                crid=cr.id,
+                cat=cr.cat or None,
+                attr=cr.attr or None,
+                dealid=ch.deal,
+                w=cr.w or None,
+                h=cr.h or None,
+                mtype=MTYPE[cr.format],
+                ext={"rtb": {"value_cpm": ch.value / 1e6, "p_conversion": p, "ltv": value,
+                             "model": self.model.version, "source": "ai"}},
+            ))
+        if not seats:
+            return NO_BID
+        self.stats.bids += 1
+        resp = BidResponse(id=req.id, seatbid=[SeatBid(bid=b, seat=s) for s, b in seats.items()], cur=cur)
+        return Outcome(200, self._encoder.encode(resp))
+
+
+def _validate(req: BidRequest) -> None:
+    if not req.imp:
+        raise Invalid("imp is empty")
+    if len(req.imp) > 1 and len({i.id for i in req.imp}) != len(req.imp):
+        raise Invalid("duplicate imp ids")
+    if (req.site is not None) + (req.app is not None) + bool(req.dooh) > 1:
+        raise Invalid("at most one of site, app, dooh")
+
+
+def _media(idx: Index, imp: Imp) -> list[tuple[str, int, list[int] | None, int, int]]:
+    """(format, lines that fit, blocked attributes, w, h) for each media type the imp offers."""
+    out = []
+    b = imp.banner
+    if b is not None:
+        sizes = [(f.w, f.h) for f in b.format] if b.format else []
+        if b.w and b.h:
+            sizes.insert(0, (b.w, b.h))
+        mask = idx.any_of(idx.banner_size, sizes)
+        w, h = sizes[0] if sizes else (0, 0)
+        out.append(("banner", mask, b.battr, w, h))
+    for fmt, media in (("video", imp.video), ("audio", imp.audio)):
+        if media is not None:
+            mask = idx.media.get(fmt, 0) & idx.durations(media.minduration, media.maxduration)
+            if media.mimes:
+                mask &= idx.any_of(idx.mime, (m.lower() for m in media.mimes))
+            w = getattr(media, "w", None) or 0
+            h = getattr(media, "h", None) or 0
+            out.append((fmt, mask, media.battr, w, h))
+    if imp.native is not None:
+        out.append(("native", idx.media.get("native", 0), imp.native.battr, 0, 0))
+    return out

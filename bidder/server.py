@@ -1,0 +1,50 @@
+"""Running the bidder under granian: the app factory each worker calls, and the launcher."""
+
+from __future__ import annotations
+
+import logging
+
+from bidder.app import App
+from bidder.service import Bidder
+from bidder.settings import Settings, from_env, to_env
+
+log = logging.getLogger("rtb.bidder")
+
+
+def create_app() -> App:
+    """Granian's factory target: builds the worker's state from ``RTB_*`` and compiles the kernels
+    before the worker accepts a connection."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    bidder = Bidder(from_env())
+    bidder.warm_up()
+    return App(bidder)
+
+
+def serve(settings: Settings) -> None:
+    import os
+
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+
+    if settings.workers > 1:
+        raise ValueError(
+            f"--workers {settings.workers}: budgets are kept in one process until they are shared "
+            "across processes, so more than one worker would multiply every budget; run one worker "
+            "per bidder process instead"
+        )
+    os.environ.update(to_env(settings))
+    log.info("bidder on http://%s (%s), notices under %s", settings.bind, settings.interface,
+             settings.notice_base)
+    Granian(
+        target="bidder.server:create_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.RSGI if settings.interface == "rsgi" else Interfaces.ASGI,
+        workers=settings.workers,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_access=False,
+        backlog=2048,
+    ).serve()

@@ -1,0 +1,374 @@
+"""``BudgetManager``: a cap on spend + reservations over a sliding window, in integer micros.
+
+The window is a ring of ``n + 1`` buckets of ``bucket_seconds`` (``n = ceil(window / bucket)``; by
+default 1 s, or window / 600 for windows over 10 minutes) with a running total, so every operation is O(1) amortised and memory does not grow with traffic. Money booked
+in a bucket counts for at least ``window_seconds`` and at most one bucket longer: spend made at 100.0 s
+in a 600 s window still counts at 700.999 s and is gone at 701.0 s. Rounding that way (rather than
+letting money go early) is what makes the cap exact: no interval of ``window_seconds`` ever holds more
+than ``max_budget`` of spend that the manager was asked to admit. ``window_seconds=None`` is a lifetime
+budget (nothing ever leaves).
+
+Reservations hold budget in the bucket they were made in until ``commit`` (which turns them into spend in
+that same bucket, because the exchange spent the money at bid time) or ``release``; one still open after
+``expiry_seconds`` is released by the next operation. Two bookings bypass the cap on purpose, because
+the exchange has already spent the money and dropping it would hide real cost: a commit above its
+reservation books in full (counted as an overrun) and a commit for an unknown or expired bid books at the
+current time (counted as late). ``add_spend`` books unconditionally for the same reason.
+
+All methods are thread-safe (one lock; events go to the sink after it is released).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+
+import msgspec
+
+from shield.clock import Clock, MonotonicClock
+from shield.errors import AmountError, ConfigError, DuplicateReservation
+from shield.events import NULL_SINK, BudgetAlert, EventSink
+
+_MAX_BUCKETS = 1_000_000
+_INF = math.inf
+
+
+class BudgetStats(msgspec.Struct, frozen=True):
+    key: str
+    max_budget: int  # micros
+    window_seconds: float | None  # None = lifetime budget
+    spend: int  # micros committed inside the window (late commits and overruns included)
+    reserved: int  # micros held by live reservations
+    utilisation: float  # (spend + reserved) / max_budget
+    accepted: int  # try_spend and reserve calls that fit
+    rejected: int  # try_spend and reserve calls refused for lack of budget
+    live_reservations: int
+    commits: int
+    releases: int
+    expired: int  # reservations released because neither commit nor release came in time
+    late_commits: int
+    late_micros: int
+    overruns: int
+    overrun_micros: int  # micros committed above their reservations
+    booked_micros: int  # everything ever committed or added, window or not
+
+
+class BudgetManager:
+    def __init__(
+        self,
+        max_budget: int,
+        window_seconds: float | None = 600.0,
+        clock: Clock | None = None,
+        *,
+        key: str = "",
+        sink: EventSink = NULL_SINK,
+        bucket_seconds: float | None = None,
+        expiry_seconds: float = 600.0,
+        alert_at: float = 0.8,
+        rearm_below: float | None = None,
+    ) -> None:
+        where = f"budget {key!r}" if key else "budget"
+        if bucket_seconds is None:
+            # About 600 buckets whatever the window: a daily budget then costs 600 ints, not 86,400.
+            bucket_seconds = max(1.0, window_seconds / 600) if window_seconds else 1.0
+        if not (bucket_seconds > 0 and math.isfinite(bucket_seconds)):
+            raise ConfigError(f"{where}: bucket_seconds must be a finite number > 0, got {bucket_seconds!r}")
+        if window_seconds is None:
+            n = 0
+            self._bucket_seconds = _INF  # one bucket that never rolls
+        else:
+            if not (window_seconds > 0 and math.isfinite(window_seconds)):
+                raise ConfigError(f"{where}: window_seconds must be > 0 or None, got {window_seconds!r}")
+            n = math.ceil(window_seconds / bucket_seconds)
+            if n >= _MAX_BUCKETS:
+                raise ConfigError(
+                    f"{where}: window_seconds / bucket_seconds = {n} buckets; use larger buckets "
+                    f"(at most {_MAX_BUCKETS - 1})"
+                )
+            if not 0 < expiry_seconds <= window_seconds:
+                # A reservation must expire before its bucket leaves the window, or its money would
+                # vanish from the window while still held.
+                raise ConfigError(
+                    f"{where}: expiry_seconds must be > 0 and <= window_seconds ({window_seconds}), "
+                    f"got {expiry_seconds!r}"
+                )
+            self._bucket_seconds = bucket_seconds
+        if not expiry_seconds > 0:
+            raise ConfigError(f"{where}: expiry_seconds must be > 0, got {expiry_seconds!r}")
+        if not 0 < alert_at <= 1:
+            raise ConfigError(f"{where}: alert_at must be in (0, 1], got {alert_at!r}")
+        rearm = alert_at if rearm_below is None else rearm_below
+        if not 0 < rearm <= alert_at:
+            raise ConfigError(f"{where}: rearm_below must be in (0, alert_at], got {rearm_below!r}")
+        self.key = key
+        self._where = where
+        self._window = window_seconds
+        self._clock = clock if clock is not None else MonotonicClock()
+        self._now = self._clock.monotonic
+        self._sink = sink
+        self._expiry = expiry_seconds
+        self._alert_at = alert_at
+        self._rearm_at = rearm
+        self._lock = threading.Lock()
+
+        self._size = n + 1
+        self._buckets = [0] * self._size
+        now = self._now()
+        self._k = int(now // self._bucket_seconds) if n else 0  # absolute index of the current bucket
+        self._idx = self._k % self._size
+        self._next_roll = (self._k + 1) * self._bucket_seconds if n else _INF
+        self._total = 0  # spend + reserved inside the window
+        self._reserved = 0
+        # bid_id -> (micros, absolute bucket, deadline). Deadlines are now + a constant on a monotonic
+        # clock, so insertion order is deadline order and expiry only ever looks at the front.
+        self._res: OrderedDict[str, tuple[int, int, float]] = OrderedDict()
+        self._next_deadline = _INF
+        self._next_event = self._next_roll
+
+        self._alerted = False
+        self._set_levels(self._check_amount(max_budget, "max_budget"))
+        self._accepted = self._rejected = self._commits = self._releases = self._expired = 0
+        self._late = self._late_micros = self._overruns = self._overrun_micros = self._booked = 0
+
+    # -- the API -------------------------------------------------------------------------------
+
+    @property
+    def max_budget(self) -> int:
+        return self._max
+
+    @property
+    def window_seconds(self) -> float | None:
+        return self._window
+
+    def can_spend(self, amount: int) -> bool:
+        """Whether ``amount`` fits now; a hint only (use ``try_spend``/``reserve`` to take it)."""
+        self._check_amount(amount)
+        with self._lock:
+            now = self._now()
+            if now >= self._next_event:
+                self._catch_up(now)
+            return self._total + amount <= self._max
+
+    def try_spend(self, amount: int) -> bool:
+        if amount.__class__ is not int or amount < 0:
+            self._check_amount(amount)
+        with self._lock:
+            now = self._now()
+            if now >= self._next_event:
+                self._catch_up(now)
+            total = self._total + amount
+            if total > self._max:
+                self._rejected += 1
+                return False
+            self._total = total
+            self._buckets[self._idx] += amount
+            self._accepted += 1
+            self._booked += amount
+            if total < self._alert_level or self._alerted:
+                return True
+            event = self._alert()
+        self._sink.emit(event)
+        return True
+
+    def add_spend(self, amount: int) -> None:
+        """Book money already spent, whatever the cap says."""
+        self._check_amount(amount)
+        with self._lock:
+            now = self._now()
+            if now >= self._next_event:
+                self._catch_up(now)
+            self._total += amount
+            self._buckets[self._idx] += amount
+            self._booked += amount
+            event = self._alert() if self._total >= self._alert_level and not self._alerted else None
+        if event is not None:
+            self._sink.emit(event)
+
+    def reserve(self, bid_id: str, amount: int) -> bool:
+        if amount.__class__ is not int or amount < 0:
+            self._check_amount(amount)
+        with self._lock:
+            now = self._now()
+            if now >= self._next_event:
+                self._catch_up(now)
+            res = self._res
+            if bid_id in res:
+                raise DuplicateReservation(f"{self._where}: bid {bid_id!r} already holds a reservation")
+            total = self._total + amount
+            if total > self._max:
+                self._rejected += 1
+                return False
+            self._total = total
+            self._buckets[self._idx] += amount
+            self._reserved += amount
+            deadline = now + self._expiry
+            res[bid_id] = (amount, self._k, deadline)
+            if deadline < self._next_deadline:  # only when it was empty: the front holds the earliest
+                self._next_deadline = deadline
+                if deadline < self._next_event:
+                    self._next_event = deadline
+            self._accepted += 1
+            if total < self._alert_level or self._alerted:
+                return True
+            event = self._alert()
+        self._sink.emit(event)
+        return True
+
+    def commit(self, bid_id: str, actual_amount: int) -> None:
+        """Turn the reservation into ``actual_amount`` of spend; see the module docstring for the
+        overrun and late cases, which book in full."""
+        self._check_amount(actual_amount, "actual_amount")
+        event = None
+        with self._lock:
+            now = self._now()
+            if now >= self._next_event:
+                self._catch_up(now)
+            entry = self._res.pop(bid_id, None)
+            if entry is None:
+                self._late += 1
+                self._late_micros += actual_amount
+                self._buckets[self._idx] += actual_amount
+                self._total += actual_amount
+            else:
+                amount, bucket, _ = entry
+                self._reserved -= amount
+                delta = actual_amount - amount
+                self._buckets[bucket % self._size] += delta
+                self._total += delta
+                if delta > 0:
+                    self._overruns += 1
+                    self._overrun_micros += delta
+            self._commits += 1
+            self._booked += actual_amount
+            if self._total >= self._alert_level:
+                if not self._alerted:
+                    event = self._alert()
+            else:
+                self._maybe_rearm()
+        if event is not None:
+            self._sink.emit(event)
+
+    def release(self, bid_id: str) -> bool:
+        """Give a reservation's money back; False when there was none (already expired or unknown)."""
+        with self._lock:
+            now = self._now()
+            if now >= self._next_event:
+                self._catch_up(now)
+            entry = self._res.pop(bid_id, None)
+            if entry is None:
+                return False
+            self._unbook(entry)
+            self._releases += 1
+            self._maybe_rearm()
+            return True
+
+    def _undo_reserve(self, bid_id: str) -> None:
+        # Rollback for ``reserve_all``: as if the reservation had never been accepted here.
+        with self._lock:
+            entry = self._res.pop(bid_id, None)
+            if entry is not None:
+                self._unbook(entry)
+                self._accepted -= 1
+                self._maybe_rearm()
+
+    def set_max_budget(self, max_budget: int) -> None:
+        """Change the cap (e.g. the operator edited the campaign); money already in the window stays."""
+        self._check_amount(max_budget, "max_budget")
+        with self._lock:
+            self._set_levels(max_budget)
+            self._maybe_rearm()
+
+    def stats(self) -> BudgetStats:
+        with self._lock:
+            now = self._now()
+            if now >= self._next_event:
+                self._catch_up(now)
+            return BudgetStats(
+                key=self.key,
+                max_budget=self._max,
+                window_seconds=self._window,
+                spend=self._total - self._reserved,
+                reserved=self._reserved,
+                utilisation=self._utilisation(),
+                accepted=self._accepted,
+                rejected=self._rejected,
+                live_reservations=len(self._res),
+                commits=self._commits,
+                releases=self._releases,
+                expired=self._expired,
+                late_commits=self._late,
+                late_micros=self._late_micros,
+                overruns=self._overruns,
+                overrun_micros=self._overrun_micros,
+                booked_micros=self._booked,
+            )
+
+    # -- internals (called with the lock held) --------------------------------------------------
+
+    def _catch_up(self, now: float) -> None:
+        # Expire first: a reservation's deadline always comes before its bucket leaves the ring.
+        if now >= self._next_deadline:
+            res = self._res
+            while res:
+                bid_id = next(iter(res))
+                entry = res[bid_id]
+                if entry[2] > now:
+                    break
+                del res[bid_id]
+                self._unbook(entry)
+                self._expired += 1
+            self._next_deadline = res[next(iter(res))][2] if res else _INF
+        if now >= self._next_roll:
+            k = int(now // self._bucket_seconds)
+            buckets, size = self._buckets, self._size
+            if k - self._k >= size:
+                buckets[:] = [0] * size
+                self._total = 0
+            else:
+                for i in range(self._k + 1, k + 1):
+                    j = i % size
+                    self._total -= buckets[j]
+                    buckets[j] = 0
+            self._k = k
+            self._idx = k % size
+            self._next_roll = (k + 1) * self._bucket_seconds
+        self._next_event = min(self._next_deadline, self._next_roll)
+        self._maybe_rearm()
+
+    def _unbook(self, entry: tuple[int, int, float]) -> None:
+        amount, bucket, _ = entry
+        self._buckets[bucket % self._size] -= amount
+        self._total -= amount
+        self._reserved -= amount
+
+    def _set_levels(self, max_budget: int) -> None:
+        self._max = max_budget
+        self._alert_level = max(1, math.ceil(max_budget * self._alert_at))
+        self._rearm_level = max(1, math.ceil(max_budget * self._rearm_at))
+
+    def _maybe_rearm(self) -> None:
+        if self._alerted and self._total < self._rearm_level:
+            self._alerted = False
+
+    def _utilisation(self) -> float:
+        return self._total / self._max if self._max else (0.0 if self._total == 0 else 1.0)
+
+    def _alert(self) -> BudgetAlert:
+        self._alerted = True
+        return BudgetAlert(
+            key=self.key,
+            ts=self._clock.time(),
+            utilisation=self._utilisation(),
+            spend=self._total - self._reserved,
+            reserved=self._reserved,
+            max_budget=self._max,
+        )
+
+    def _check_amount(self, amount: object, name: str = "amount") -> int:
+        if amount.__class__ is not int or amount < 0:  # type: ignore[operator]
+            raise AmountError(
+                f"{self._where}: {name} must be a non-negative int of micros, "
+                f"got {amount!r} ({type(amount).__name__})"
+            )
+        return amount  # type: ignore[return-value]
