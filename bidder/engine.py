@@ -376,13 +376,12 @@ def _media(idx: Index, imp: Imp) -> list[tuple[str, int, list[int] | None, int, 
         w, h = sizes[0] if sizes else (0, 0)
         out.append(("banner", mask, b.battr, w, h))
     for fmt, media in (("video", imp.video), ("audio", imp.audio)):
-        if media is not None:
+        if media is not None and media.mimes:  # without mimes we cannot know what the player plays
             mask = idx.media.get(fmt, 0) & idx.durations(media.minduration, media.maxduration)
-            if media.mimes:
-                mask &= idx.any_of(idx.mime, (m.lower() for m in media.mimes))
+            mask &= idx.any_of(idx.mime, (m.lower() for m in media.mimes))
             w = getattr(media, "w", None) or 0
             h = getattr(media, "h", None) or 0
             out.append((fmt, mask, media.battr, w, h))
-    if imp.native is not None:
+    if imp.native is not None and imp.native.request:  # no assets asked for: nothing we can render
         out.append(("native", idx.media.get("native", 0), imp.native.battr, 0, 0))
     return out

@@ -60,12 +60,12 @@ def pick(
         if not v > 0.0:  # also rejects NaN
             continue
         cap = max_cpm[c]
-        value = cap if v >= cap else np.int64(v)
+        value = cap if v >= cap else np.int64(v + 0.5)
         if value < floor or value <= 0:
             continue
         bid = value
         if first_price:
-            bid = np.int64(value * shade)
+            bid = np.int64(value * shade + 0.5)  # to the nearest micro: 0.8 is not exact in binary
             if bid < floor:
                 bid = floor
         if bid > best_bid:
@@ -95,10 +95,10 @@ def pick_py(
         v = float(values[k]) * 1e9 * float(inv_roas[c])
         if not v > 0.0:
             continue
-        value = int(max_cpm[c]) if v >= max_cpm[c] else int(v)
+        value = int(max_cpm[c]) if v >= max_cpm[c] else int(v + 0.5)
         if value < floor or value <= 0:
             continue
-        bid = max(int(value * shade), floor) if first_price else value
+        bid = max(int(value * shade + 0.5), floor) if first_price else value
         if bid > best_bid:
             best, best_bid, best_value = k, bid, value
     out[0], out[1] = best_bid, best_value

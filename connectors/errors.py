@@ -72,6 +72,6 @@ class MalformedResponse(PlatformError):
 
 
 class BreakerOpen(ConnectorError):
-    def __init__(self, platform: str, retry_after: float) -> None:
-        super().__init__(platform, f"circuit breaker open, next probe in {retry_after:g} s")
-        self.retry_after = retry_after
+    def __init__(self, platform: str, state: str) -> None:
+        super().__init__(platform, f"circuit breaker {state}: platform not called, no fallback history")
+        self.state = state

@@ -54,7 +54,8 @@ class FakePlatform:
         self.script.extend(replies)
 
     def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.MockTransport(self.handle), base_url=BASE_URLS[self.platform])
+        transport = httpx.MockTransport(self.handle)
+        return httpx.AsyncClient(transport=transport, base_url=BASE_URLS[self.platform])
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -95,4 +96,4 @@ class FakePlatform:
 
     @staticmethod
     def _is_json(request: httpx.Request) -> bool:
-        return request.headers.get("content-type", "").startswith("application/json")
+        return str(request.headers.get("content-type", "")).startswith("application/json")

@@ -80,7 +80,8 @@ class Meta:
             readings.append(Usage(_pct(app)))
         account = _header(response, "x-ad-account-usage")
         if isinstance(account, dict):
-            readings.append(Usage(_num(account.get("acc_id_util_pct")), _num(account.get("reset_time_duration"))))
+            reset = _num(account.get("reset_time_duration"))
+            readings.append(Usage(_num(account.get("acc_id_util_pct")), reset))
         buc = _header(response, "x-business-use-case-usage")
         if isinstance(buc, dict):
             for entries in buc.values():

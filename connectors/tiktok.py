@@ -40,7 +40,8 @@ class TikTok:
                 "advertiser_id": self.advertiser_id, "adgroup_id": group, "bid_price": bid / 100,
             }),
             PlatformRequest("POST", f"{PREFIX}/adgroup/budget/update/", self.headers, json={
-                "advertiser_id": self.advertiser_id, "budget": [{"adgroup_id": group, "budget": budget / 100}],
+                "advertiser_id": self.advertiser_id,
+                "budget": [{"adgroup_id": group, "budget": budget / 100}],
             }),
         ]
 

@@ -38,12 +38,20 @@ class Transport(Protocol):
         returned for the translator to judge."""
         ...
 
+    async def aclose(self) -> None: ...
+
 
 class HttpxTransport:
-    def __init__(self, platform: str, client: httpx.AsyncClient, timeout: float = 10.0) -> None:
+    def __init__(self, platform: str, client: httpx.AsyncClient, timeout: float = 10.0,
+                 owns_client: bool = False) -> None:
         self.platform = platform
         self.client = client
         self.timeout = timeout
+        self.owns_client = owns_client  # close the client with the transport (the factory made it)
+
+    async def aclose(self) -> None:
+        if self.owns_client:
+            await self.client.aclose()
 
     async def send(self, request: PlatformRequest) -> PlatformResponse:
         content = None if request.json is None else msgspec.json.encode(request.json)

@@ -171,11 +171,18 @@ def suggest(perf: CampaignPerf, thresholds: Thresholds | None = None) -> Suggest
                                   f"{_usd(v.revenue_micros)}"))
         if weak:
             moved = sum(v.spend_micros for v, _ in weak)
+            spend = max(perf.spend_micros, sum(v.spend_micros for v in perf.variants))
             best_roas = _roas(best.revenue_micros, best.spend_micros) or 0.0
             actions.append(Action(
                 "shift_budget", best.id, f"roas:{best_roas:.2f}",
                 f"~{_usd(moved)} of spend moves to {best.id!r}, worth ~{_usd(moved * best_roas)} "
-                f"of revenue at its ROAS", round(100 * moved / perf.spend_micros, 1)))
+                f"of revenue at its ROAS", round(100 * moved / spend, 1)))
+            # Bids are judged on what stays on, or pausing and cutting bids would fix the same loss twice.
+            perf = msgspec.structs.replace(
+                perf, spend_micros=max(0, perf.spend_micros - moved),
+                revenue_micros=max(0, perf.revenue_micros - sum(v.revenue_micros for v, _ in weak)),
+                conversions=max(0, perf.conversions - sum(v.conversions for v, _ in weak)))
+            roas = _roas(perf.revenue_micros, perf.spend_micros)
 
     bid = _bid_action(perf, roas, th) if _enough(perf.spend_micros, perf.impressions, th) else None
     if bid is not None:

@@ -164,7 +164,9 @@ class CircuitBreaker:
         self._set(CLOSED, reason)
 
     def stats(self) -> BreakerStats:
-        return BreakerStats(self.name, self._state.value, self._opens, self._refused, self._bad_calls, self._bad)
+        return BreakerStats(
+            self.name, self._state.value, self._opens, self._refused, self._bad_calls, self._bad
+        )
 
     # -- internals ---------------------------------------------------------------------------------
 
@@ -237,4 +239,6 @@ class CircuitBreaker:
         if new is OPEN:
             self._opened_at = now
             self._opens += 1
-        return BreakerStateChanged(key=self.name, ts=self._clock.time(), old=old.value, new=new.value, reason=reason)
+        return BreakerStateChanged(
+            key=self.name, ts=self._clock.time(), old=old.value, new=new.value, reason=reason
+        )

@@ -1,12 +1,12 @@
 """``BudgetManager``: a cap on spend + reservations over a sliding window, in integer micros.
 
 The window is a ring of ``n + 1`` buckets of ``bucket_seconds`` (``n = ceil(window / bucket)``; by
-default 1 s, or window / 600 for windows over 10 minutes) with a running total, so every operation is O(1) amortised and memory does not grow with traffic. Money booked
-in a bucket counts for at least ``window_seconds`` and at most one bucket longer: spend made at 100.0 s
-in a 600 s window still counts at 700.999 s and is gone at 701.0 s. Rounding that way (rather than
-letting money go early) is what makes the cap exact: no interval of ``window_seconds`` ever holds more
-than ``max_budget`` of spend that the manager was asked to admit. ``window_seconds=None`` is a lifetime
-budget (nothing ever leaves).
+default 1 s, or window / 600 for windows over 10 minutes) with a running total, so every operation is
+O(1) amortised and memory does not grow with traffic. Money booked in a bucket counts for at least
+``window_seconds`` and at most one bucket longer: spend made at 100.0 s in a 600 s window still counts
+at 700.999 s and is gone at 701.0 s. Rounding that way (rather than letting money go early) is what
+makes the cap exact: no interval of ``window_seconds`` ever holds more than ``max_budget`` of spend
+that the manager was asked to admit. ``window_seconds=None`` is a lifetime budget (nothing leaves).
 
 Reservations hold budget in the bucket they were made in until ``commit`` (which turns them into spend in
 that same bucket, because the exchange spent the money at bid time) or ``release``; one still open after
@@ -366,9 +366,9 @@ class BudgetManager:
         )
 
     def _check_amount(self, amount: object, name: str = "amount") -> int:
-        if amount.__class__ is not int or amount < 0:  # type: ignore[operator]
+        if amount.__class__ is not int or amount < 0:
             raise AmountError(
                 f"{self._where}: {name} must be a non-negative int of micros, "
                 f"got {amount!r} ({type(amount).__name__})"
             )
-        return amount  # type: ignore[return-value]
+        return amount

@@ -105,7 +105,8 @@ class Pacer:
         now = self._time()
         if now >= self._next_update:
             self._update(now)
-        return PacerStats(self._mode, self._rate, self._budget, self._day_spend + self._slot_spend, self._plan)
+        spend = self._day_spend + self._slot_spend
+        return PacerStats(self._mode, self._rate, self._budget, spend, self._plan)
 
     def _position(self, now: float) -> tuple[int, int]:
         abs_slot = math.floor((now + self._offset) / self._slot)
@@ -141,6 +142,6 @@ class Pacer:
 
 
 def _micros(amount: object, name: str) -> int:
-    if amount.__class__ is not int or amount < 0:  # type: ignore[operator]
+    if amount.__class__ is not int or amount < 0:
         raise AmountError(f"pacer: {name} must be a non-negative int of micros, got {amount!r}")
-    return amount  # type: ignore[return-value]
+    return amount

@@ -41,7 +41,7 @@ def log_likelihood(params: Array, x: Array, t_x: Array, T: Array) -> Array:
     return out
 
 
-def fit(x: Array, t_x: Array, T: Array, start: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)) -> Array:
+def fit(x: Array, t_x: Array, T: Array, start: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)) -> Array:
     """Maximum-likelihood [r, alpha, a, b]; raises FitError when the optimiser fails."""
 
     def nll(log_params: Array) -> float:
@@ -53,7 +53,8 @@ def fit(x: Array, t_x: Array, T: Array, start: tuple[float, float, float, float]
 
 def _minimise(nll: object, x0: Array, name: str) -> Array:
     # Nelder-Mead is robust from a poor start; BFGS from its optimum polishes to full precision.
-    coarse = minimize(nll, x0, method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20_000})
+    nm = {"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20_000}
+    coarse = minimize(nll, x0, method="Nelder-Mead", options=nm)
     fine = minimize(nll, coarse.x, method="BFGS", options={"gtol": 1e-7})
     best = fine if fine.fun <= coarse.fun else coarse
     params: Array = np.exp(best.x)

@@ -168,19 +168,23 @@ def event_rows(events: list[Event], bits: int) -> tuple[NDArray[np.int64], NDArr
     return idx, count, y
 
 
-def train(events: list[Event], bits: int = 20, ftrl: Ftrl = Ftrl(), epochs: int = 1) -> tuple[Array, Array]:
+def train(
+    events: list[Event], bits: int = 20, ftrl: Ftrl | None = None, epochs: int = 1
+) -> tuple[Array, Array]:
     """FTRL over the events in order, ``epochs`` times; returns (weights, progressive predictions).
 
     The progressive predictions are those of the first pass, each made before learning from its event,
     so they are an honest out-of-sample estimate of quality.
     """
+    f = ftrl or Ftrl()
     idx, count, y = event_rows(events, bits)
     z, nsq = np.zeros(1 << bits), np.zeros(1 << bits)
     progressive = np.empty(len(events))
     scratch = np.empty(len(events))
     for epoch in range(epochs):
-        ftrl_fit(idx, count, y, z, nsq, ftrl.alpha, ftrl.beta, ftrl.l1, ftrl.l2, progressive if epoch == 0 else scratch)
-    return weights(z, nsq, ftrl.alpha, ftrl.beta, ftrl.l1, ftrl.l2), progressive
+        p_out = progressive if epoch == 0 else scratch
+        ftrl_fit(idx, count, y, z, nsq, f.alpha, f.beta, f.l1, f.l2, p_out)
+    return weights(z, nsq, f.alpha, f.beta, f.l1, f.l2), progressive
 
 
 def predict(events: list[Event], weight: Array) -> Array:

@@ -58,7 +58,8 @@ def read_transactions(path: str | Path) -> Transactions:
     if csv:
         header = [h.strip() for h in lines[first].split(",")]
         if header != ["customer_id", "date", "amount"]:
-            raise DataError(path, f"line {first + 1}: CSV header must be customer_id,date,amount, got {header}")
+            problem = f"line {first + 1}: CSV header must be customer_id,date,amount, got {header}"
+            raise DataError(path, problem)
         first += 1
     for n, line in enumerate(lines[first:], start=first + 1):
         if not line.strip():

@@ -1,0 +1,150 @@
+"""Signed notice URLs: booking once, refusing tampering and bad prices, surviving restarts."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from bidder.notices import Signer
+from tests.bidder.conftest import campaign, campaigns, sample
+
+
+def bid_once(bidder, body: bytes | None = None) -> dict:
+    status, out = bidder.engine.bid(body or sample("request-1-simple-banner.json"))
+    assert status == 200
+    return json.loads(out)["seatbid"][0]["bid"][0]
+
+
+def hit(bidder, url: str, **macros: str) -> int:
+    for k, v in macros.items():
+        url = url.replace("${" + k + "}", v)
+    parts = urlsplit(url)
+    kind = parts.path.rsplit("/", 1)[-1]
+    return bidder.notice(kind, parts.query)[0]
+
+
+def test_billing_books_clearing_price_over_1000_once(make_bidder) -> None:
+    b = make_bidder()
+    bid = bid_once(b)
+    assert hit(b, bid["burl"], AUCTION_PRICE="2.5") == 200
+    assert hit(b, bid["burl"], AUCTION_PRICE="2.5") == 200  # duplicate: counted, not booked
+    cs = b.stats.campaigns[bid["cid"]]
+    assert cs.spend == 2500  # 2.5 CPM / 1000 = $0.0025 = 2500 micros
+    assert cs.billed == 1
+    assert b.stats.notices[("bill", "duplicate")] == 1
+    assert json.loads(b.status()[2])["campaigns"][bid["cid"]]["spend"] == 0.0025
+
+
+def test_win_and_loss_are_counted(make_bidder) -> None:
+    b = make_bidder()
+    bid = bid_once(b)
+    assert hit(b, bid["nurl"], AUCTION_PRICE="1.0") == 200
+    bid2 = bid_once(b)
+    assert hit(b, bid2["lurl"], AUCTION_PRICE="", AUCTION_LOSS="102") == 200
+    cs = b.stats.campaigns[bid["cid"]]
+    assert (cs.wins, cs.losses, cs.spend) == (1, 1, 0)
+
+
+def test_tampered_notice_is_rejected(make_bidder) -> None:
+    b = make_bidder()
+    bid = bid_once(b)
+    forged = bid["burl"].replace("bp=", "bp=9")  # raise our own bid price to allow a bigger clearing price
+    assert hit(b, forged, AUCTION_PRICE="50") == 400
+    other = bid["burl"].replace(f"c={bid['cid']}", "c=another-campaign")
+    assert hit(b, other, AUCTION_PRICE="1") == 400
+    assert b.stats.notices[("bill", "bad_signature")] == 2
+    assert b.stats.campaigns[bid["cid"]].spend == 0
+
+
+def test_signature_from_another_secret_is_rejected(make_bidder) -> None:
+    b = make_bidder()
+    nurl = Signer(b"someone-else" * 4, "https://bid.example").urls("b1", "1", "c", "r", "1.0", "USD", 2**40, False)[1]
+    assert hit(b, nurl, AUCTION_PRICE="0.5") == 400
+
+
+def test_price_above_the_bid_is_rejected(make_bidder) -> None:
+    b = make_bidder()
+    bid = bid_once(b)
+    assert hit(b, bid["burl"], AUCTION_PRICE=str(bid["price"] + 0.01)) == 400
+    assert b.stats.notices[("bill", "above_bid")] == 1
+    assert hit(b, bid["burl"], AUCTION_PRICE=str(bid["price"])) == 200
+
+
+def test_non_numeric_prices_are_rejected_and_audit_books_nothing(make_bidder) -> None:
+    b = make_bidder()
+    bid = bid_once(b)
+    assert hit(b, bid["burl"]) == 400  # ${AUCTION_PRICE} never substituted
+    for bad in ("abc", "nan", "inf", "-1"):
+        assert hit(b, bid["burl"], AUCTION_PRICE=bad) == 400
+    assert hit(b, bid["burl"], AUCTION_PRICE="AUDIT") == 200
+    cs = b.stats.campaigns[bid["cid"]]
+    assert (cs.audits, cs.billed, cs.spend) == (1, 0, 0)
+    assert b.stats.notices[("bill", "bad_price")] == 5
+
+
+def test_late_billing_after_expiry_is_still_booked(make_bidder, wall) -> None:
+    b = make_bidder()
+    bid = bid_once(b)
+    wall.t += b.settings.bid_ttl + 3600  # an hour after the bid expired
+    assert hit(b, bid["burl"], AUCTION_PRICE="1.0") == 200
+    assert b.stats.campaigns[bid["cid"]].spend == 1000
+
+
+def test_notice_older_than_retention_is_refused(make_bidder, wall) -> None:
+    b = make_bidder()
+    bid = bid_once(b)
+    wall.t += b.settings.bid_ttl + b.settings.notice_retention + 1
+    assert hit(b, bid["burl"], AUCTION_PRICE="1.0") == 410
+    assert b.stats.campaigns[bid["cid"]].spend == 0
+
+
+def test_test_traffic_is_counted_but_never_booked(make_bidder) -> None:
+    b = make_bidder()
+    r = json.loads(sample("request-1-simple-banner.json"))
+    r["test"] = 1
+    bid = bid_once(b, json.dumps(r).encode())
+    assert hit(b, bid["burl"], AUCTION_PRICE="1.0") == 200
+    cs = b.stats.campaigns[bid["cid"]]
+    assert (cs.billed, cs.spend) == (1, 0)
+
+
+def test_spend_and_duplicates_survive_a_restart(make_bidder) -> None:
+    b = make_bidder()
+    bid = bid_once(b)
+    assert hit(b, bid["burl"], AUCTION_PRICE="2.0") == 200
+    b.close()
+    again = make_bidder()
+    assert again.stats.campaigns[bid["cid"]].spend == 2000
+    assert hit(again, bid["burl"], AUCTION_PRICE="2.0") == 200
+    assert again.stats.campaigns[bid["cid"]].spend == 2000
+    assert again.stats.notices[("bill", "duplicate")] == 1
+
+
+def test_billing_exhausts_a_total_budget(make_bidder) -> None:
+    b = make_bidder(campaigns(campaign(budget={"total": 0.004})))  # 4000 micros
+    bid = bid_once(b)
+    assert hit(b, bid["burl"], AUCTION_PRICE="2.4") == 200  # 2400 booked; next bid at 2.4 would pass 4000
+    status, _ = b.engine.bid(sample("request-1-simple-banner.json"))
+    assert status == 204
+
+
+def test_win_notice_serves_markup_for_nurl_creatives(make_bidder) -> None:
+    b = make_bidder()
+    status, out = b.engine.bid(sample("request-5-pmp-direct-deal.json"))
+    bid = json.loads(out)["seatbid"][0]["bid"][0]
+    assert "adm" not in bid
+    url = urlsplit(bid["nurl"].replace("${AUCTION_PRICE}", "3.0"))
+    status, ctype, body = b.notice("win", url.query)
+    assert status == 200 and body.startswith(b"<a href")
+
+
+def test_events_feed_pages_through_notices(make_bidder) -> None:
+    b = make_bidder()
+    for _ in range(3):
+        hit(b, bid_once(b)["burl"], AUCTION_PRICE="1.0")
+    _, _, body = b.events("after=0&limit=2")
+    page = json.loads(body)
+    assert [e["seq"] for e in page["events"]] == [1, 2] and page["next"] == 2
+    page2 = json.loads(b.events(f"after={page['next']}")[2])
+    assert [e["kind"] for e in page2["events"]] == ["bill"] and page2["next"] == 3
+    assert page2["events"][0]["cost"] == 1000

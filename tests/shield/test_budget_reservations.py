@@ -1,0 +1,124 @@
+import pytest
+
+from shield import BudgetManager, DuplicateReservation, FakeClock
+
+
+def manager(cap: int = 1000, **kw: object) -> tuple[BudgetManager, FakeClock]:
+    clock = FakeClock()
+    return BudgetManager(cap, clock=clock, **kw), clock  # type: ignore[arg-type]
+
+
+def test_reservation_holds_budget_until_released() -> None:
+    b, _ = manager()
+    assert b.reserve("b1", 600)
+    assert not b.try_spend(401)
+    assert not b.reserve("b2", 401)
+    assert b.release("b1")
+    assert b.try_spend(1000)
+    s = b.stats()
+    assert (s.accepted, s.rejected, s.releases, s.reserved) == (2, 2, 1, 0)
+
+
+def test_commit_turns_the_reservation_into_spend_and_returns_the_rest() -> None:
+    b, _ = manager()
+    assert b.reserve("b1", 600)
+    b.commit("b1", 250)
+    s = b.stats()
+    assert (s.spend, s.reserved, s.commits, s.overruns, s.late_commits) == (250, 0, 1, 0, 0)
+    assert b.try_spend(750)
+    assert not b.try_spend(1)
+
+
+def test_committed_money_stays_in_the_window_of_the_bid() -> None:
+    b, clock = manager()
+    assert b.reserve("b1", 600)
+    clock.advance(300.0)
+    b.commit("b1", 600)
+    clock.advance(301.0)  # 601 s after the bid, 301 s after the commit
+    assert b.stats().spend == 0
+
+
+def test_release_of_unknown_bid_returns_false_and_changes_nothing() -> None:
+    b, _ = manager()
+    assert b.try_spend(10)
+    assert not b.release("nope")
+    assert b.stats().spend == 10
+
+
+def test_second_live_reservation_for_the_same_bid_is_refused() -> None:
+    b, _ = manager(key="campaign:c1:window")
+    assert b.reserve("b1", 10)
+    with pytest.raises(DuplicateReservation, match="campaign:c1:window.*'b1'"):
+        b.reserve("b1", 10)
+    assert b.stats().reserved == 10
+    b.release("b1")
+    assert b.reserve("b1", 10)  # free again once released
+
+
+def test_reservation_expires_after_ten_minutes_by_default() -> None:
+    b, clock = manager()
+    assert b.reserve("b1", 1000)
+    clock.advance(599.999)
+    assert b.stats().reserved == 1000
+    clock.advance(0.001)  # exactly 600 s
+    s = b.stats()
+    assert (s.reserved, s.expired, s.live_reservations, s.spend) == (0, 1, 0, 0)
+    assert b.try_spend(1000)
+
+
+def test_reservation_expiry_is_configurable() -> None:
+    b, clock = manager(expiry_seconds=5.0)
+    assert b.reserve("b1", 1000)
+    clock.advance(5.0)
+    assert b.try_spend(1000)
+    assert b.stats().expired == 1
+
+
+def test_many_reservations_expire_together_in_one_sweep() -> None:
+    b, clock = manager(cap=10_000, expiry_seconds=10.0)
+    for i in range(1000):
+        assert b.reserve(f"b{i}", 10)
+    assert not b.can_spend(1)
+    clock.advance(10.0)
+    s = b.stats()
+    assert (s.expired, s.live_reservations, s.reserved) == (1000, 0, 0)
+
+
+def test_expired_reservation_commit_is_still_booked_as_late() -> None:
+    b, clock = manager()
+    assert b.reserve("b1", 400)
+    clock.advance(700.0)
+    b.commit("b1", 400)
+    s = b.stats()
+    assert (s.spend, s.late_commits, s.late_micros, s.commits) == (400, 1, 400, 1)
+
+
+def test_commit_of_an_unknown_bid_books_the_money_even_past_the_cap() -> None:
+    b, _ = manager()
+    assert b.try_spend(1000)
+    b.commit("never-reserved", 300)
+    s = b.stats()
+    assert (s.spend, s.late_commits, s.booked_micros) == (1300, 1, 1300)
+
+
+def test_cost_above_the_reservation_is_booked_in_full_as_an_overrun() -> None:
+    b, _ = manager()
+    assert b.reserve("b1", 500)
+    assert b.try_spend(500)
+    b.commit("b1", 700)
+    s = b.stats()
+    assert (s.spend, s.overruns, s.overrun_micros) == (1200, 1, 200)
+
+
+def test_released_and_committed_reservations_leave_nothing_behind() -> None:
+    b, clock = manager(cap=10**9)
+    for i in range(10_000):
+        assert b.reserve(f"b{i}", 1)
+        if i % 2:
+            b.release(f"b{i}")
+        else:
+            b.commit(f"b{i}", 1)
+        clock.advance(0.37)
+    s = b.stats()
+    assert (s.live_reservations, s.reserved) == (0, 0)
+    assert len(b._buckets) == 601  # the ring never grows
