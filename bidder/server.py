@@ -17,6 +17,8 @@ def create_app() -> App:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     bidder = Bidder(from_env())
     bidder.warm_up()
+    log.info("bidder ready: %d campaigns, %d lines, model %s", len(bidder.engine.index.campaigns),
+             bidder.engine.index.n, bidder.engine.model.version)
     return App(bidder)
 
 

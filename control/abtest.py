@@ -9,9 +9,11 @@ Public API (pure; no I/O, no clock):
   unique non-empty ids, finite weights > 0, 0 < alpha < 1, min_sample >= 1).
 - ``assign(exp, unit_id: str) -> Variant``: the same (experiment id, unit id) always gets the same variant;
   over many ids the split follows the weights. ``unit_id`` is the user id, or the request id without one.
+  Pass a validated experiment (weights > 0). The hash is SHA-256 of ``"{experiment id}\\0{unit id}"``:
+  changing it would move live users between arms, so a test pins it.
 - ``VariantCounts(variant_id: str, exposures: int, conversions: int)``: what the store counted.
-- ``analyze(exp, counts: Sequence[VariantCounts]) -> Analysis`` with ``Analysis(experiment_id, chi2,
-  p_value, dof, yates, significant, sample_reached, winner: str | None, control_id, variants:
+- ``analyze(exp, counts: Sequence[VariantCounts]) -> Analysis`` with ``Analysis(experiment_id, control_id,
+  chi2, p_value, dof, yates, significant, sample_reached, winner: str | None, variants:
   list[VariantResult], message)`` and ``VariantResult(variant_id, exposures, conversions, rate: float |
   None, lift: float | None, lift_ci_low: float | None, lift_ci_high: float | None)``.
   A variant missing from ``counts`` counts as zero; an unknown variant id or conversions > exposures
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -129,7 +132,7 @@ def assign(exp: Experiment, unit_id: str) -> Variant:
     digest = hashlib.sha256(f"{exp.id}\x00{unit_id}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2.0**64
     total = math.fsum(v.weight for v in exp.variants)
-    edges = list(np.cumsum([v.weight / total for v in exp.variants]))
+    edges = list(itertools.accumulate(v.weight / total for v in exp.variants))
     # min() guards the last edge summing to 0.999... in floating point.
     return exp.variants[min(bisect.bisect_right(edges, u), len(exp.variants) - 1)]
 

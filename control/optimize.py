@@ -12,8 +12,8 @@ Public API (pure functions over msgspec Structs; money in integer micros):
   list[Action], message)`` and ``Action(type: "pause_variant" | "shift_budget" | "adjust_bid",
   target: str, reason: str, expected_effect: str, change_pct: float | None = None)``.
   ``reason`` is "<metric>:<value>" such as "roas:0.42" or "cpa:31.50" (USD); ``change_pct`` is the
-  signed change for adjust_bid (-20.0 = lower bids by 20 %) and the share of the paused variants'
-  spend moved for shift_budget.
+  signed change for adjust_bid (-20.0 = lower bids by 20 %) and, for shift_budget, the share of the
+  campaign's spend (in %) that moves from the paused variants to the target.
 - ``PortfolioCampaign(campaign_id, budget_micros, spend_micros=0, revenue_micros=0)`` and
   ``reallocate(total_micros, campaigns, max_step=0.20, min_share=0.0, prior_spend_micros=50_000_000)
   -> list[Allocation]`` with ``Allocation(campaign_id, before_micros, after_micros, change_pct,
@@ -28,7 +28,8 @@ and ``min_impressions`` served):
    never paused, so at least one stays on.
 2. shift_budget: when variants are paused, their recent spend moves to the best remaining variant
    (target = that variant), expected to lift campaign ROAS towards the best variant's.
-3. adjust_bid (target = campaign id): ROAS below target by more than ``tolerance`` -> lower bids by
+3. adjust_bid (target = campaign id), judged on the variants that stay on after rule 1, so a loss is
+   not corrected twice: ROAS below target by more than ``tolerance`` -> lower bids by
    the shortfall, at most ``max_bid_step``; CPA above target likewise; ROAS above target by more than
    ``tolerance`` while the win rate is below ``low_win_rate`` -> raise bids by ``raise_bid_step``.
 

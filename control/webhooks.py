@@ -13,8 +13,8 @@ Public API:
 - ``verify(secret, headers: Mapping[str, str], body: bytes, now: float, tolerance: int = 300) -> None``
   for receivers: header names are matched case-insensitively; raises ``VerificationError`` (with
   ``.reason`` one of missing_header, bad_timestamp, too_old, too_new, bad_signature) when a header is
-  missing, the timestamp is not an integer, more than ``tolerance`` seconds old (replay) or in the
-  future, or no ``v1,`` signature in the (space-separated) list matches, compared in constant time.
+  missing, the timestamp is not an integer, more than ``tolerance`` seconds old (replay) or ahead of
+  ``now``, or no ``v1,`` signature in the (space-separated) list matches, compared in constant time.
 - ``encode_event(kind, data: Mapping, at: float) -> bytes``: the body ``{"type", "timestamp" (ISO 8601
   UTC), "data"}``; ``WebhookError`` for an unknown kind.
 - ``Subscription(id, url, events: list[str], secret, active=True)`` with ``wants(kind) -> bool``

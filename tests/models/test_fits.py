@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import hyp2f1 as scipy_hyp2f1
 
 from bidder.models import bgnbd, gammagamma
 
@@ -44,9 +45,16 @@ def test_bgnbd_kernels_equal_their_reference_twins_on_random_customers() -> None
 
 def test_bgnbd_expected_purchases_stays_finite_for_very_frequent_buyers() -> None:
     params = np.array([0.243, 4.414, 0.793, 2.426])
-    # The untransformed series overflows here; the kernel's Euler form does not.
-    value = bgnbd.expected_purchases(params, 52.0, 400.0, 38.0, 39.0)
-    assert np.isfinite(value) and 300 < value < 700
+    r, alpha, a, b = params
+    x, t_x, T, t = 400.0, 38.0, 39.0, 52.0
+    z = t / (alpha + T + t)
+    tail = ((alpha + T) / (alpha + T + t)) ** (r + x) * scipy_hyp2f1(r + x, b + x, a + b + x - 1, z)
+    paper = (a + b + x - 1) / (a - 1) * (1 - tail) / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    assert bgnbd.expected_purchases(params, t, x, t_x, T) == pytest.approx(paper, rel=1e-9)
+    # Here the paper's form overflows a double; the kernel's Euler-transformed form does not.
+    with pytest.raises(OverflowError):
+        bgnbd.expected_purchases_py(params, t, 2000.0, 38.9, T)
+    assert 0 < bgnbd.expected_purchases(params, t, 2000.0, 38.9, T) < 2000 * t / T
 
 
 def test_gamma_gamma_kernel_equals_its_reference_twin_on_random_customers() -> None:

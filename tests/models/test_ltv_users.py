@@ -46,7 +46,7 @@ def test_users_file_gives_each_known_user_the_kernels_ltv(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
-        ("id,x\n", "header must be"),
+        ("id,x\n", "line 1: header must be"),
         ("user_id,x,t_x,T,monetary\nu1,2,30,20,10\n", "line 2: needs x >= 0, 0 <= t_x <= T"),
         ("user_id,x,t_x,T,monetary\nu1,2,3,20\n", "line 2: expected"),
         ("user_id,x,t_x,T,monetary\nu1,2,3,20,5\nu1,1,3,20,5\n", "line 3: user id 'u1' is empty or repeated"),
