@@ -34,7 +34,7 @@ from bidder.openrtb import (
 )
 from bidder.settings import Settings
 from bidder.stats import CampaignStats, Stats
-from bidder.value import FORMATS, Context, Scorer, ValueModel
+from bidder.value import FORMATS, Context, ValueModel
 
 _FMT = {f: i for i, f in enumerate(FORMATS)}
 _EMPTY: tuple[str, ...] = ()

@@ -7,8 +7,9 @@ as spend when every call succeeded (released on any failure), and the stats. A *
 budget, limiter or breaker: only the translator and the transport.
 
 While the breaker refuses calls, ``place_bid`` does not call the platform and returns the fallback
-decision (``source="fallback"``, ``placed=False``, nothing booked); with no history for the fallback it
-raises ``BreakerOpen``.
+decision (``source="fallback"``, ``placed=False``, nothing booked): the median of the last 100 placed bids
+times the platform's multiplier (``shield.FallbackPricer``). With no placed bid yet it raises
+``BreakerOpen``.
 
 What the breaker counts as bad: no answer (timeout, network), an answer we cannot read, a 5xx, or any call
 slower than its slow-call limit. A 4xx or a throttle is the platform working as designed and counts as a
@@ -197,7 +198,6 @@ class Connector:
             return self._result(decision, ref, self.clock.monotonic() - start)
 
         shield = self.shield
-        shield.fallback.observe(decision.bid_micros / 1e6)
         if not shield.budget.reserve(decision.bid_id, decision.bid_micros):
             s = shield.budget.stats()
             used = (s.spend + s.reserved) / 1e6
@@ -213,6 +213,7 @@ class Connector:
             shield.budget.release(decision.bid_id)
             raise
         shield.budget.commit(decision.bid_id, decision.bid_micros)
+        shield.fallback.observe(decision.bid_micros / 1e6)  # what the fallback's median is made of
         self.placed_micros += decision.bid_micros
         return self._result(decision, ref, self.clock.monotonic() - start)
 

@@ -86,7 +86,8 @@ class EventPuller:
         """Read every page available now; returns how many new events were stored."""
         stored = 0
         while True:
-            body = await self._get("/events", after=self.cursor, limit=self.limit)
+            after = self.cursor
+            body = await self._get("/events", after=after, limit=self.limit)
             if body is None:
                 break
             try:
@@ -96,7 +97,7 @@ class EventPuller:
                 log.error("bidder /events answered something that is not an event page: %s", exc)
                 break
             stored += self._store(page)
-            if len(page.events) < self.limit or page.next <= self.cursor:
+            if len(page.events) < self.limit or page.next <= after:
                 break
         status = await self._get("/status")
         if status is not None:

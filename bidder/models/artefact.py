@@ -66,7 +66,7 @@ def save_artefact(
     """Write ``<kind>-<UTC time>-<hash>.npz`` and ``.json`` into ``out_dir``; returns the .json path."""
     created = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **kwds
     blob = buf.getvalue()
     digest = sha256_hex(blob)
     version = f"{kind}-{created.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"

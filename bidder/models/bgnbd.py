@@ -66,24 +66,24 @@ def _minimise(nll: object, x0: Array, name: str) -> Array:
 @njit(cache=True, nogil=True)
 def p_alive(params: Array, x: float, t_x: float, T: float) -> float:
     """P(customer still alive at T | x, t_x, T)."""
-    r, alpha, a, b = params[0], params[1], params[2], params[3]
+    r, alpha, a, b = float(params[0]), float(params[1]), float(params[2]), float(params[3])
     if x == 0.0:
         return 1.0
-    return 1.0 / (1.0 + a / (b + x - 1.0) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    return float(1.0 / (1.0 + a / (b + x - 1.0) * ((alpha + T) / (alpha + t_x)) ** (r + x)))
 
 
 @njit(cache=True, nogil=True)
 def expected_purchases(params: Array, t: float, x: float, t_x: float, T: float) -> float:
     """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, eq. 10); NaN if 2F1 does not converge."""
-    r, alpha, a, b = params[0], params[1], params[2], params[3]
+    r, alpha, a, b = float(params[0]), float(params[1]), float(params[2]), float(params[3])
     z = t / (alpha + T + t)
     # ((alpha+T)/(alpha+T+t))^(r+x) * 2F1(r+x, b+x; a+b+x-1; z) under Euler's transformation is
     # (1-z)^(a-1) * 2F1(a+b-1-r, a-1; a+b+x-1; z): O(1) where the original overflows for large x.
-    tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+    tail = (1.0 - z) ** (a - 1.0) * float(hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z))
     head = (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail)
     if x == 0.0:
-        return head
-    return head / (1.0 + a / (b + x - 1.0) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+        return float(head)
+    return float(head / (1.0 + a / (b + x - 1.0) * ((alpha + T) / (alpha + t_x)) ** (r + x)))
 
 
 def p_alive_py(params: Array, x: float, t_x: float, T: float) -> float:
@@ -91,7 +91,7 @@ def p_alive_py(params: Array, x: float, t_x: float, T: float) -> float:
     r, alpha, a, b = (float(v) for v in params)
     if x == 0.0:
         return 1.0
-    return 1.0 / (1.0 + a / (b + x - 1.0) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    return float(1.0 / (1.0 + a / (b + x - 1.0) * ((alpha + T) / (alpha + t_x)) ** (r + x)))
 
 
 def expected_purchases_py(params: Array, t: float, x: float, t_x: float, T: float) -> float:
@@ -101,5 +101,5 @@ def expected_purchases_py(params: Array, t: float, x: float, t_x: float, T: floa
     tail = ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1_py(r + x, b + x, a + b + x - 1.0, z)
     head = (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail)
     if x == 0.0:
-        return head
-    return head / (1.0 + a / (b + x - 1.0) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+        return float(head)
+    return float(head / (1.0 + a / (b + x - 1.0) * ((alpha + T) / (alpha + t_x)) ** (r + x)))

@@ -79,6 +79,8 @@ def _train_ctr(args: argparse.Namespace) -> int:
 
     if not 8 <= args.bits <= 28:
         raise DataError("--bits", f"must be between 8 and 28, got {args.bits}")
+    if not 0 < args.holdout < 1:
+        raise DataError("--holdout", f"must be a fraction in (0, 1), got {args.holdout}")
     events, data = read_events(args.events)
     weight, progressive = ctr.train(events, bits=args.bits, epochs=args.epochs)
     y = np.array([e.converted for e in events], dtype=np.float64)

@@ -50,7 +50,7 @@ def fit(x: Array, m: Array, start: tuple[float, float, float] = (1.0, 1.0, 1.0))
 @njit(cache=True, nogil=True)
 def expected_spend(params: Array, x: float, m: float) -> float:
     """E[spend per purchase | x purchases of mean m]; the population mean when x = 0 (needs q > 1)."""
-    p, q, g = params[0], params[1], params[2]
+    p, q, g = float(params[0]), float(params[1]), float(params[2])
     return p * (g + x * m) / (p * x + q - 1.0)
 
 

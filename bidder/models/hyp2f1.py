@@ -44,10 +44,10 @@ def hyp2f1(a: float, b: float, c: float, z: float) -> float:
         return math.nan
     if z < 0.0:
         # Pfaff: 2F1(a, b; c; z) = (1 - z)^-a 2F1(a, c - b; c; z / (z - 1)), argument in (0, 1).
-        return (1.0 - z) ** (-a) * hyp2f1(a, c - b, c, z / (z - 1.0))
+        return float((1.0 - z) ** (-a) * hyp2f1(a, c - b, c, z / (z - 1.0)))
     if c - a - b < 0.0:
-        return (1.0 - z) ** (c - a - b) * _series(c - a, c - b, c, z)
-    return _series(a, b, c, z)
+        return float((1.0 - z) ** (c - a - b) * _series(c - a, c - b, c, z))
+    return float(_series(a, b, c, z))
 
 
 def _series_py(a: float, b: float, c: float, z: float) -> float:

@@ -115,10 +115,10 @@ def load_model(
 def warm_up() -> None:
     """Compile (or load from cache) every kernel the serving path and model loading use."""
     ctx = Context()
-    for dtype in (np.int32, np.int64):
-        cand = np.zeros(1, dtype=dtype)
+    # The request path passes int32 candidates; int64 is compiled too in case a caller does not.
+    for cand in (np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int64)):
         out = np.zeros(1)
-        score(text(ctx), 0, 0, 0, 0, 0, cand, 1, np.zeros(1, np.uint64), out, -1.0, np.zeros(2), out, out)
+        score(text(ctx), 0, 0, 0, 0, 0, cand, 1, np.zeros(1, np.uint64), out, -1.0, np.zeros(2), out, out)  # type: ignore[arg-type]
     hash_bytes(b"")
     one = np.ones(1)
     bg, gg = np.array([0.25, 4.0, 0.8, 2.4]), np.array([6.0, 3.7, 15.0])

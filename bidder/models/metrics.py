@@ -31,4 +31,4 @@ def ece(y: Array, p: Array, bins: int = 10) -> float:
     for part in np.array_split(order, bins):
         if part.size:
             total += part.size * abs(float(p[part].mean()) - float(y[part].mean()))
-    return total / p.shape[0]
+    return total / float(p.shape[0])

@@ -90,7 +90,9 @@ def summarise(tx: Transactions, start: dt.date | None = None, weeks: float | Non
     epoch = dt.date(1970, 1, 1)
     first_day = int(tx.day.min()) if start is None else (start - epoch).days
     end = int(tx.day.max()) if weeks is None else first_day + round(7 * weeks) - 1
-    keep = tx.day <= end
+    keep = (tx.day >= first_day) & (tx.day <= end)
+    if not keep.any():
+        raise DataError("transactions", "no transactions in the calibration period")
     uniq, cust = np.unique(np.array(tx.ids, dtype=object)[keep].astype(str), return_inverse=True)
     day, amount = tx.day[keep], tx.amount[keep]
     # One transaction per (customer, day): sort by both, then sum runs of equal keys.

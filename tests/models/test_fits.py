@@ -49,7 +49,8 @@ def test_bgnbd_expected_purchases_stays_finite_for_very_frequent_buyers() -> Non
     x, t_x, T, t = 400.0, 38.0, 39.0, 52.0
     z = t / (alpha + T + t)
     tail = ((alpha + T) / (alpha + T + t)) ** (r + x) * scipy_hyp2f1(r + x, b + x, a + b + x - 1, z)
-    paper = (a + b + x - 1) / (a - 1) * (1 - tail) / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    alive = 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    paper = (a + b + x - 1) / (a - 1) * (1 - tail) * alive
     assert bgnbd.expected_purchases(params, t, x, t_x, T) == pytest.approx(paper, rel=1e-9)
     # Here the paper's form overflows a double; the kernel's Euler-transformed form does not.
     with pytest.raises(OverflowError):
