@@ -21,17 +21,9 @@ from bidder import fx, pricing
 from bidder.budget import BudgetGate
 from bidder.campaign import Campaign
 from bidder.index import Index, category_keys, domain_keys
-from bidder.notices import Signer
-from bidder.openrtb import (
-    MTYPE,
-    NBR_INSUFFICIENT_TIME,
-    Bid,
-    BidRequest,
-    BidResponse,
-    Imp,
-    SeatBid,
-    privacy,
-)
+from bidder.notices import Signer, url_safe
+from bidder.openrtb import NBR_INSUFFICIENT_TIME, BidRequest, BidResponse, Imp, privacy
+from bidder.response import Writer
 from bidder.settings import Settings
 from bidder.stats import CampaignStats, Stats
 from bidder.value import FORMATS, Context, ValueModel
@@ -102,6 +94,13 @@ class Engine:
         self._vals = np.zeros(n, dtype=np.float64)
         self._out = np.zeros(2, dtype=np.int64)
         self._campaign_stats: list[CampaignStats] = [self.stats.campaigns[c.id] for c in camp]
+        # Per line: campaign id, creative id, and both percent-encoded for notice URLs.
+        self._line_ids = [
+            (camp[ci].id, cr.id, (url_safe(camp[ci].id), url_safe(cr.id)))
+            for ci, cr in zip(index.lines.campaign.tolist(), index.creatives, strict=True)
+        ]
+        self._line_campaign = index.lines.campaign.tolist()
+        self._writer = Writer(index, self.settings.seat, model.version)
         self.budget.bind(index)
         self.index, self.scorer, self.model = index, scorer, model
 
@@ -176,45 +175,53 @@ class Engine:
         return None
 
     def _request_mask(self, idx: Index, req: BidRequest, now: float) -> tuple[int, Context]:
-        """Lines that request-level signals allow, and the part of the model context they give."""
+        """Lines that request-level signals allow, and the model context those signals give."""
         m = idx.live
         dev = req.device
-        geo = (dev.geo if dev else None) or (req.user.geo if req.user else None)
-        country = (geo.country or "").upper() if geo else ""
-        region = (geo.region or "").upper() if geo else ""
+        user = req.user
+        geo = (dev.geo if dev else None) or (user.geo if user else None)
+        country = geo.country.upper() if geo and geo.country else ""
+        region = geo.region.upper() if geo and geo.region else ""
         devtype = (dev.devicetype or 0) if dev else 0
-        os_name = (dev.os or "").lower() if dev else ""
-        m &= idx.country.accept(country) & idx.region.accept(region)
-        m &= idx.device_type.accept(devtype) & idx.os.accept(os_name)
-        offset = geo.utcoffset if geo and geo.utcoffset is not None else 0
-        local = int(now // 60) + offset  # minutes
-        hour = (local // 60) % 24
+        os_name = dev.os.lower() if dev and dev.os else ""
+        # A dimension no campaign constrains is skipped: its ``any`` is every line.
+        for dim, v in ((idx.country, country), (idx.region, region), (idx.device_type, devtype),
+                       (idx.os, os_name)):
+            if dim.by:
+                m &= dim.any | dim.by.get(v, 0)
+        offset = geo.utcoffset if geo and geo.utcoffset is not None else 0  # minutes
+        local = now + offset * 60
+        hour = int(local // 3600) % 24
         m &= idx.hours[hour]
 
-        site, app = req.site, req.app
-        inv = site or app
-        publisher = ""
+        inv = req.site or req.app
+        inventory = publisher = ""
         if inv is not None:
-            domain = inv.domain or (inv.publisher.domain if inv.publisher else None) or ""
-            keys = domain_keys(domain) if domain else []
-            allow = idx.inventory_any | idx.any_of(idx.domain, keys)
-            block = idx.any_of(idx.blocked, keys)
+            domain = inv.domain or (inv.publisher.domain if inv.publisher else None)
+            keys = domain_keys(domain) if domain else ()
+            allow = idx.inventory_any
+            block = 0
+            for k in keys:
+                allow |= idx.domain.get(k, 0)
+                block |= idx.blocked.get(k, 0)
             inventory = keys[0] if keys else ""
+            app = req.app
             if app is not None and app.bundle:
-                bundle = app.bundle.lower()
+                inventory = bundle = app.bundle.lower()
                 allow |= idx.bundle.get(bundle, 0)
                 block |= idx.blocked.get(bundle, 0)
-                inventory = bundle
             m &= allow & ~block
-            cats = list(itertools.chain(inv.cat or _EMPTY, inv.sectioncat or _EMPTY, inv.pagecat or _EMPTY))
             if idx.category.by:
-                keys = [k for c in cats for k in category_keys(c)]
-                m &= idx.category.any | idx.any_of(idx.category.by, keys)
+                cat_ok = idx.category.any
+                for cats in (inv.cat, inv.sectioncat, inv.pagecat):
+                    for c in cats or _EMPTY:
+                        for k in category_keys(c):
+                            cat_ok |= idx.category.by.get(k, 0)
+                m &= cat_ok
             if inv.publisher and inv.publisher.id:
                 publisher = inv.publisher.id
         else:
             m &= idx.inventory_any & idx.category.any
-            inventory = ""
 
         if req.bcat:
             m &= ~idx.any_of(idx.creative_cat, (c.upper() for c in req.bcat))
@@ -226,16 +233,16 @@ class Engine:
             m &= ~idx.any_of(idx.seat, req.bseat)
 
         user_id = ""
-        if m and req.user is not None:
-            p = privacy(req)
-            if p.may_use_personal_data:
-                u = req.user
-                user_id = u.buyeruid or u.id or (p.eids[0][1] if p.eids else "")
-        weekday = int((now + offset * 60) // 86400 + 3) % 7  # 1970-01-01 was a Thursday
-        ctx = Context(
-            device_type=devtype, os=os_name, country=country, region=region, inventory=inventory,
-            publisher=publisher, hour_of_week=weekday * 24 + hour, user_id=user_id,
-        )
+        if m and user is not None:
+            if req.regs is None and not user.ext:  # no privacy signal at all: nothing restricts use
+                user_id = user.buyeruid or user.id or ""
+            else:
+                p = privacy(req)
+                if p.may_use_personal_data:
+                    user_id = user.buyeruid or user.id or (p.eids[0][1] if p.eids else "")
+        weekday = (int(local // 86400) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+        ctx = Context(0, devtype, os_name, country, region, inventory, publisher, weekday * 24 + hour, 0, 0,
+                      user_id)
         return m, ctx
 
     def _imp(self, idx: Index, req: BidRequest, imp: Imp, m: int, ctx: Context) -> tuple[_Choice | None, str]:
@@ -309,15 +316,13 @@ class Engine:
     # --- the response ----------------------------------------------------------------------------
 
     def _respond(self, req: BidRequest, cur: str, chosen: list[tuple[Imp, _Choice]], now: float) -> Outcome:
-        idx = self.index
+        writer = self._writer
         rate = self.rates[cur]
         expiry = int(now) + self.settings.bid_ttl
         test = req.test == 1
-        seats: dict[str, list[Bid]] = {}
+        seats: dict[str, list[str]] = {}
         for imp, ch in chosen:
-            ci = int(idx.lines.campaign[ch.line])
-            c = idx.campaigns[ci]
-            cr = idx.creatives[ch.line]
+            ci = self._line_campaign[ch.line]
             bid_id = f"{self._id_prefix}{next(self._ids):x}"
             cost = ch.bid // 1000  # USD micros for one impression
             if not test and not self.budget.reserve(ci, bid_id, cost):
@@ -325,34 +330,16 @@ class Engine:
                 self.stats.no_bid["budget"] += 1
                 continue
             price = fx.from_usd_micros(ch.bid, rate)
-            nurl, burl, lurl = self.signer.urls(bid_id, imp.id, c.id, cr.id, repr(price), cur, expiry, test)
+            cid, crid, quoted = self._line_ids[ch.line]
+            urls = self.signer.urls(bid_id, imp.id, cid, crid, repr(price), cur, expiry, test, quoted)
             p, value = self.scorer.explain(ch.line, ch.ctx)
             self._campaign_stats[ci].bids += 1
-            seats.setdefault(c.seat or self.settings.seat, []).append(Bid(
-                id=bid_id,
-                impid=imp.id,
-                price=price,
-                adm=None if cr.nurl_markup else cr.adm,
-                nurl=nurl,
-                burl=burl,
-                lurl=lurl,
-                adomain=[c.advertiser],
-                cid=c.id,
-                crid=cr.id,
-                cat=cr.cat or None,
-                attr=cr.attr or None,
-                dealid=ch.deal,
-                w=cr.w or None,
-                h=cr.h or None,
-                mtype=MTYPE[cr.format],
-                ext={"rtb": {"value_cpm": ch.value / 1e6, "p_conversion": p, "ltv": value,
-                             "model": self.model.version, "source": "ai"}},
-            ))
+            seats.setdefault(writer.seat(ci), []).append(
+                writer.bid(bid_id, imp.id, price, urls, ch.deal, ch.line, ch.value / 1e6, p, value))
         if not seats:
             return NO_BID
         self.stats.bids += 1
-        resp = BidResponse(id=req.id, seatbid=[SeatBid(bid=b, seat=s) for s, b in seats.items()], cur=cur)
-        return Outcome(200, self._encoder.encode(resp))
+        return Outcome(200, writer.response(req.id, seats, cur))
 
 
 def _validate(req: BidRequest) -> None:

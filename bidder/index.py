@@ -12,6 +12,7 @@ lines that list value v; the lines accepting a request's value v are ``X_any | X
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -21,6 +22,7 @@ from bidder.campaign import Campaign, Creative
 from bidder.value import FORMATS, Lines
 
 
+@functools.lru_cache(maxsize=4096)
 def category_keys(cat: str) -> tuple[str, ...]:
     """An IAB category and its parent: "IAB3-1" -> ("IAB3-1", "IAB3"); targeting or blocking the
     parent covers every child."""
@@ -29,11 +31,12 @@ def category_keys(cat: str) -> tuple[str, ...]:
     return (cat, parent) if dash else (cat,)
 
 
-def domain_keys(domain: str) -> list[str]:
-    """The domain and its parents down to two labels: "a.www.foo.com" -> [..., "www.foo.com", "foo.com"],
-    so that listing "foo.com" covers its subdomains."""
+@functools.lru_cache(maxsize=65536)
+def domain_keys(domain: str) -> tuple[str, ...]:
+    """The domain and its parents down to two labels: "a.www.foo.com" -> (..., "www.foo.com", "foo.com"),
+    so that listing "foo.com" covers its subdomains. Cached: the same publishers come back all day."""
     labels = domain.lower().strip(".").split(".")
-    return [".".join(labels[i:]) for i in range(max(1, len(labels) - 1))]
+    return tuple(".".join(labels[i:]) for i in range(max(1, len(labels) - 1)))
 
 
 class _Dim:

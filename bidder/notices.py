@@ -25,8 +25,9 @@ _SAFE = re.compile(r"[A-Za-z0-9._~-]*\Z").match
 _SIGNED = ("b", "i", "c", "r", "bp", "cu", "x", "t")
 
 
-def _q(value: str) -> str:
-    return value if _SAFE(value) else quote(value, safe="")
+def url_safe(value: str) -> str:
+    """``value`` percent-encoded for a query string (most ids are already safe: returned as they are)."""
+    return value if value.isalnum() or _SAFE(value) else quote(value, safe="")
 
 
 class Notice(msgspec.Struct, frozen=True):
@@ -57,13 +58,16 @@ class Signer:
         return base64.urlsafe_b64encode(mac[:16]).rstrip(b"=").decode()
 
     def urls(
-        self, bid_id: str, imp_id: str, cid: str, crid: str, price: str, cur: str, expiry: int, test: bool
+        self, bid_id: str, imp_id: str, cid: str, crid: str, price: str, cur: str, expiry: int, test: bool,
+        quoted_ids: tuple[str, str] | None = None,
     ) -> tuple[str, str, str]:
-        """(nurl, burl, lurl) for one bid."""
+        """(nurl, burl, lurl) for one bid. ``bid_id``, ``price`` and ``cur`` must be URL-safe already;
+        ``quoted_ids`` are ``cid`` and ``crid`` percent-encoded, when the caller has them precomputed."""
         t = "1" if test else "0"
         x = str(expiry)
         sig = self._sig((bid_id, imp_id, cid, crid, price, cur, x, t))
-        query = (f"?b={_q(bid_id)}&i={_q(imp_id)}&c={_q(cid)}&r={_q(crid)}&bp={price}&cu={cur}"
+        qc, qr = quoted_ids or (url_safe(cid), url_safe(crid))
+        query = (f"?b={bid_id}&i={url_safe(imp_id)}&c={qc}&r={qr}&bp={price}&cu={cur}"
                  f"&x={x}&t={t}&s={sig}&p=${{AUCTION_PRICE}}")
         base = self._base
         return (f"{base}/notice/win{query}", f"{base}/notice/bill{query}",

@@ -103,7 +103,6 @@ class Connector:
         *,
         name: str = "",
         shield: Shield | None = None,
-        stats: Stats | None = None,
         sink: Sink | None = None,
         warn_at: float = 0.8,
         backoff_at: float = 0.9,
@@ -115,7 +114,7 @@ class Connector:
         self.platform = translator.platform
         self.name = name or self.platform
         self.shield = shield
-        self.stats = stats if stats is not None else Stats()
+        self.stats = Stats()
         self.sink: Sink = sink if sink is not None else NullSink()
         self.warn_at = warn_at  # share of a rate limit (ours or the platform's) that warns
         self.backoff_at = backoff_at  # share of the platform's reported usage at which we stop calling
@@ -289,8 +288,11 @@ class Connector:
     # -- rate-limit warnings and back-off --------------------------------------------------------------
 
     def _check_limiter(self, limiter: SlidingWindowLimiter) -> None:
-        used = 1 - limiter.remaining() / limiter.limit.calls
-        self._warn("limiter", used)
+        # remaining() walks the window (O(limit)); sampling every 2% of the limit keeps the warning
+        # well ahead of the refusal at a fraction of the cost.
+        calls = limiter.limit.calls
+        if limiter.admitted % max(1, calls // 50) == 0:
+            self._warn("limiter", 1 - limiter.remaining() / calls)
 
     def _note_usage(self, usage: Usage | None) -> None:
         if usage is None:
@@ -317,11 +319,11 @@ class Connector:
 
 
 def _breaker_bad(exc: Exception) -> bool:
-    if isinstance(exc, MalformedResponse):
-        return True
-    if isinstance(exc, PlatformError):  # timeouts and network errors have no status
+    # An error *answer* below 500 is the platform working as designed; anything else (no answer, an
+    # unreadable one, a 5xx, an exception we did not expect) is the platform misbehaving.
+    if isinstance(exc, PlatformError) and not isinstance(exc, MalformedResponse):
         return exc.status is None or exc.status >= 500
-    return False
+    return True
 
 
 def _outcome(exc: ConnectorError) -> str:

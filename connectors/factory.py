@@ -18,6 +18,7 @@ import httpx
 import msgspec
 
 from shield import (
+    DEFAULT_LIMITS,
     BudgetManager,
     CircuitBreaker,
     Clock,
@@ -25,6 +26,7 @@ from shield import (
     FallbackPricer,
     MonotonicClock,
     RateLimit,
+    ShieldError,
     SlidingWindowLimiter,
 )
 from shield.keyed import platform_key
@@ -35,7 +37,6 @@ from .fake import BASE_URLS, FakePlatform
 from .google_ads import GoogleAds
 from .meta import Meta
 from .model import usd
-from .stats import Stats
 from .tiktok import TikTok
 from .tradedesk import TradeDesk
 from .translate import Translator
@@ -53,12 +54,12 @@ class Spec(msgspec.Struct, frozen=True):
 
 PLATFORMS: dict[str, Spec] = {
     "google_ads": Spec("GOOGLE_ADS", ("api_key", "customer_id"), ("access_token", "login_customer_id"),
-                       500.0, RateLimit(100, 60.0),
+                       500.0, DEFAULT_LIMITS["google_ads"],
                        lambda api_key, **kw: GoogleAds(developer_token=api_key, **kw)),
-    "meta": Spec("META", ("access_token", "business_id"), (), 400.0, RateLimit(200, 3600.0), Meta),
-    "tradedesk": Spec("TRADEDESK", ("api_key", "partner_id"), ("notice_url",), 600.0, RateLimit(300, 60.0),
-                      TradeDesk),
-    # TikTok limits by QPS per app; 10 calls a second is the documented default for write endpoints.
+    "meta": Spec("META", ("access_token", "business_id"), (), 400.0, DEFAULT_LIMITS["meta"], Meta),
+    "tradedesk": Spec("TRADEDESK", ("api_key", "partner_id"), ("notice_url",), 600.0,
+                      DEFAULT_LIMITS["tradedesk"], TradeDesk),
+    # TikTok limits by QPS per app and endpoint; 10 calls a second is a conservative assumption.
     "tiktok": Spec("TIKTOK", ("access_token", "advertiser_id"), (), 500.0, RateLimit(600, 60.0), TikTok),
 }
 KINDS = tuple(k for p in PLATFORMS for k in (p, f"{p}_smart"))
@@ -110,24 +111,31 @@ def new_connector(kind: str, mock: bool = False, **config: Any) -> Connector:
             client = httpx.AsyncClient(base_url=config.get("base_url") or BASE_URLS[platform])
     transport = HttpxTransport(platform, client, float(config.get("timeout", 10.0)), owns_client=owns)
     name = config.get("name") or kind
-    stats = Stats()
     sink: Sink | None = config.get("sink")
-    connector = Connector(translator, transport, clock, name=name, stats=stats, sink=sink, mock=mock)
+    connector = Connector(translator, transport, clock, name=name, sink=sink, mock=mock)
     if smart:
-        relay = EventRelay(stats, connector.sink)
-        budget = _money(kind, option("budget"), spec.budget_usd)
+        connector.shield = _shield(name, platform, spec, config, clock,
+                                   _money(kind, option("budget"), spec.budget_usd),
+                                   EventRelay(connector.stats, connector.sink))
+    return connector
+
+
+def _shield(name: str, platform: str, spec: Spec, config: dict[str, Any], clock: Clock, budget: int,
+            relay: EventRelay) -> Shield:
+    breaker_opts = {k: config[k] for k in ("failure_threshold", "slow_call_seconds", "reset_timeout")
+                    if k in config}
+    try:
         limit = RateLimit(int(config.get("rate_limit", spec.limit.calls)),
                           float(config.get("rate_per_seconds", spec.limit.per_seconds)))
-        breaker_opts = {k: config[k] for k in ("failure_threshold", "slow_call_seconds", "reset_timeout")
-                        if k in config}
-        connector.shield = Shield(
+        return Shield(
             budget=BudgetManager(budget, config.get("budget_window", 600.0), clock,
                                  key=platform_key(platform), sink=relay),
             limiter=SlidingWindowLimiter(limit, clock, name=name),
             breaker=CircuitBreaker(name, clock, relay, **breaker_opts),
             fallback=FallbackPricer(),
         )
-    return connector
+    except (ShieldError, ValueError, TypeError) as exc:  # the shield's message names the setting
+        raise ConfigError(name, str(exc)) from exc
 
 
 def _money(kind: str, value: object, default_usd: float) -> int:

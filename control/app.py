@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,8 @@ from control.openapi import document
 from control.routes import ENDPOINTS
 from control.service import Control
 from control.settings import Settings
+
+log = logging.getLogger("rtb.control")
 
 
 class MethodNotAllowed(ApiError):
@@ -60,6 +63,8 @@ def create_app(settings: Settings | None = None, *, control: Control | None = No
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await ctl.start()
+        log.info("control plane ready (schema %d, snapshot version %d)", ctl.db.schema_version,
+                 ctl.store.version())
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ import sys
 # Order is the order in ``rtb --help``.
 COMMAND_MODULES = [
     "bidder.cli",
+    "control.cli_commands",
     "bidder.models.cli",
 ]
 

@@ -92,6 +92,10 @@ class Database:
                         self._conn.execute(stmt)
                 self._conn.execute(f"PRAGMA user_version = {i + 1}")
 
+    @property
+    def schema_version(self) -> int:
+        return int(self.one("PRAGMA user_version")[0])  # type: ignore[index]
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -66,6 +66,7 @@ class EventPuller:
         self.count = count or (lambda _status: None)
         self.limit = limit
         self.stats = Stats(db)
+        self.bidder_up = True
 
     @property
     def cursor(self) -> int:
@@ -77,9 +78,14 @@ class EventPuller:
             r.raise_for_status()
         except httpx.HTTPError as exc:
             self.count("error")
-            log.warning("bidder %s unavailable: %s", path, exc)
+            if self.bidder_up:  # say it once per outage, not once a second
+                log.warning("bidder %s unavailable (%s); retrying every pull", self.base_url + path, exc)
+            self.bidder_up = False
             return None
         self.count("ok")
+        if not self.bidder_up:
+            log.info("bidder %s reachable again", self.base_url)
+        self.bidder_up = True
         return r.content
 
     async def pull_once(self) -> int:

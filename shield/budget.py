@@ -120,7 +120,7 @@ class BudgetManager:
         self._next_roll = (self._k + 1) * self._bucket_seconds if n else _INF
         self._total = 0  # spend + reserved inside the window
         self._reserved = 0
-        # bid_id -> (micros, absolute bucket, deadline). Deadlines are now + a constant on a monotonic
+        # bid_id -> (micros, ring slot, deadline). Deadlines are now + a constant on a monotonic
         # clock, so insertion order is deadline order and expiry only ever looks at the front.
         self._res: OrderedDict[str, tuple[int, int, float]] = OrderedDict()
         self._next_deadline = _INF
@@ -150,10 +150,13 @@ class BudgetManager:
                 self._catch_up(now)
             return self._total + amount <= self._max
 
+    # The hot methods use acquire()/try/finally rather than ``with``: half the cost on CPython 3.11.
+
     def try_spend(self, amount: int) -> bool:
         if amount.__class__ is not int or amount < 0:
             self._check_amount(amount)
-        with self._lock:
+        self._lock.acquire()
+        try:
             now = self._now()
             if now >= self._next_event:
                 self._catch_up(now)
@@ -168,6 +171,8 @@ class BudgetManager:
             if total < self._alert_level or self._alerted:
                 return True
             event = self._alert()
+        finally:
+            self._lock.release()
         self._sink.emit(event)
         return True
 
@@ -188,7 +193,8 @@ class BudgetManager:
     def reserve(self, bid_id: str, amount: int) -> bool:
         if amount.__class__ is not int or amount < 0:
             self._check_amount(amount)
-        with self._lock:
+        self._lock.acquire()
+        try:
             now = self._now()
             if now >= self._next_event:
                 self._catch_up(now)
@@ -203,7 +209,7 @@ class BudgetManager:
             self._buckets[self._idx] += amount
             self._reserved += amount
             deadline = now + self._expiry
-            res[bid_id] = (amount, self._k, deadline)
+            res[bid_id] = (amount, self._idx, deadline)
             if deadline < self._next_deadline:  # only when it was empty: the front holds the earliest
                 self._next_deadline = deadline
                 if deadline < self._next_event:
@@ -212,15 +218,19 @@ class BudgetManager:
             if total < self._alert_level or self._alerted:
                 return True
             event = self._alert()
+        finally:
+            self._lock.release()
         self._sink.emit(event)
         return True
 
     def commit(self, bid_id: str, actual_amount: int) -> None:
         """Turn the reservation into ``actual_amount`` of spend; see the module docstring for the
         overrun and late cases, which book in full."""
-        self._check_amount(actual_amount, "actual_amount")
+        if actual_amount.__class__ is not int or actual_amount < 0:
+            self._check_amount(actual_amount, "actual_amount")
         event = None
-        with self._lock:
+        self._lock.acquire()
+        try:
             now = self._now()
             if now >= self._next_event:
                 self._catch_up(now)
@@ -231,10 +241,10 @@ class BudgetManager:
                 self._buckets[self._idx] += actual_amount
                 self._total += actual_amount
             else:
-                amount, bucket, _ = entry
+                amount, slot, _ = entry
                 self._reserved -= amount
                 delta = actual_amount - amount
-                self._buckets[bucket % self._size] += delta
+                self._buckets[slot] += delta
                 self._total += delta
                 if delta > 0:
                     self._overruns += 1
@@ -244,24 +254,33 @@ class BudgetManager:
             if self._total >= self._alert_level:
                 if not self._alerted:
                     event = self._alert()
-            else:
-                self._maybe_rearm()
+            elif self._alerted and self._total < self._rearm_level:
+                self._alerted = False
+        finally:
+            self._lock.release()
         if event is not None:
             self._sink.emit(event)
 
     def release(self, bid_id: str) -> bool:
         """Give a reservation's money back; False when there was none (already expired or unknown)."""
-        with self._lock:
+        self._lock.acquire()
+        try:
             now = self._now()
             if now >= self._next_event:
                 self._catch_up(now)
             entry = self._res.pop(bid_id, None)
             if entry is None:
                 return False
-            self._unbook(entry)
+            amount = entry[0]
+            self._buckets[entry[1]] -= amount
+            self._total -= amount
+            self._reserved -= amount
             self._releases += 1
-            self._maybe_rearm()
+            if self._alerted and self._total < self._rearm_level:
+                self._alerted = False
             return True
+        finally:
+            self._lock.release()
 
     def _undo_reserve(self, bid_id: str) -> None:
         # Rollback for ``reserve_all``: as if the reservation had never been accepted here.
@@ -337,8 +356,8 @@ class BudgetManager:
         self._maybe_rearm()
 
     def _unbook(self, entry: tuple[int, int, float]) -> None:
-        amount, bucket, _ = entry
-        self._buckets[bucket % self._size] -= amount
+        amount, slot, _ = entry
+        self._buckets[slot] -= amount
         self._total -= amount
         self._reserved -= amount
 

@@ -89,8 +89,11 @@ class Pacer:
         """Report money spent (billed) by this campaign."""
         if spend_micros.__class__ is not int or spend_micros < 0:
             _micros(spend_micros, "spend_micros")
-        with self._lock:
+        self._lock.acquire()  # not ``with``: half the cost, and this runs per billed impression
+        try:
             self._slot_spend += spend_micros
+        finally:
+            self._lock.release()
 
     def set_daily_budget(self, daily_budget: int) -> None:
         with self._lock:

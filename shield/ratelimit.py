@@ -45,7 +45,8 @@ class SlidingWindowLimiter:
 
     def try_acquire(self) -> float:
         """0.0 when the call may go ahead (and is counted); otherwise the seconds until one may."""
-        with self._lock:
+        self._lock.acquire()
+        try:
             now = self._now()
             times = self._times
             if len(times) == self.limit.calls:
@@ -56,6 +57,8 @@ class SlidingWindowLimiter:
             times.append(now)  # the deque's maxlen drops the oldest
             self.admitted += 1
             return 0.0
+        finally:
+            self._lock.release()
 
     def remaining(self) -> int:
         """Calls that would be admitted right now."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors import Auction, BidDecision, Connector, new_connector, usd
+from connectors.base import ConnectorEvent
 from connectors.fake import FakePlatform
 from shield import FakeClock
 
@@ -30,3 +31,13 @@ def smart(platform: str, clock: FakeClock, fake: FakePlatform | None = None, **c
     fake = fake or FakePlatform(platform, clock)
     return new_connector(f"{platform}_smart", mock=True, clock=clock, client=fake.client(), env={},
                          **{**CREDENTIALS[platform], **config})
+
+
+class Recorder:
+    """An event sink that keeps everything (budget alerts, breaker changes, rate-limit warnings)."""
+
+    def __init__(self) -> None:
+        self.events: list[ConnectorEvent] = []
+
+    def emit(self, event: ConnectorEvent) -> None:
+        self.events.append(event)

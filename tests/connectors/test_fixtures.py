@@ -83,7 +83,7 @@ def _check_outcome(outcome: BidResult | ConnectorError, expect: dict[str, Any], 
             if attr in expect:
                 assert getattr(outcome, attr) == expect[attr], f"{where}: {attr} of {outcome}"
         if "retry_after" in expect:
-            assert getattr(outcome, "retry_after") == pytest.approx(expect["retry_after"]), where
+            assert outcome.retry_after == pytest.approx(expect["retry_after"]), where
         assert str(outcome).startswith(outcome.platform + ": "), "messages name the platform"
         return
     assert isinstance(outcome, BidResult), f"{where}: got {outcome!r}"

@@ -1,6 +1,6 @@
 import threading
 
-from shield import Budgets, FakeClock, platform_key
+from shield import BudgetManager, Budgets, FakeClock, platform_key
 
 USD = 1_000_000
 
@@ -24,7 +24,11 @@ def test_100_threads_of_15_dollars_against_1000_accept_exactly_66_every_run() ->
         budgets = Budgets(FakeClock())
         b = budgets.ensure(platform_key("openrtb"), 1000 * USD)
         results: list[bool] = []
-        run_together(100, lambda b=b: results.append(b.try_spend(15 * USD)))
+
+        def spend(b: BudgetManager = b, results: list[bool] = results) -> None:
+            results.append(b.try_spend(15 * USD))
+
+        run_together(100, spend)
         assert (results.count(True), results.count(False)) == (66, 34)
         s = b.stats()
         assert (s.spend, s.accepted, s.rejected) == (990 * USD, 66, 34)
@@ -74,7 +78,7 @@ def test_three_platforms_spending_at_once_keep_independent_totals() -> None:
     budgets = Budgets(FakeClock())
     caps = {"google_ads": 500, "meta": 400, "tradedesk": 600}
     managers = {p: budgets.ensure(platform_key(p), cap * USD) for p, cap in caps.items()}
-    accepted = {p: 0 for p in caps}
+    accepted = dict.fromkeys(caps, 0)
     lock = threading.Lock()
 
     def spend_all() -> None:

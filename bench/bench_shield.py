@@ -1,0 +1,134 @@
+"""Shield hot-path costs: budget checks, reservations and the breaker around a guarded call.
+
+Run: python3 -m pytest bench/bench_shield.py --benchmark-only -p no:cacheprovider
+Targets (issue 3): try_spend and reserve medians < 1 us; breaker overhead per guarded call < 1 us.
+``baseline_*`` measure the bare loop / an empty call in the same run, to read the rest against.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from shield import BudgetManager, CircuitBreaker, MonotonicClock, Pacer, RateLimit, RateLimiter, reserve_all
+
+ROUNDS = 20_000
+BIG = 10**18  # a cap that never refuses, so every call takes the accepting path
+
+
+def test_baseline_empty_call(benchmark: Any) -> None:
+    def noop() -> None:
+        pass
+
+    benchmark.pedantic(noop, rounds=ROUNDS, iterations=10)
+
+
+def test_try_spend(benchmark: Any) -> None:
+    b = BudgetManager(BIG, clock=MonotonicClock())
+    benchmark.pedantic(b.try_spend, args=(1500,), rounds=ROUNDS, iterations=10)
+
+
+def test_try_spend_refused(benchmark: Any) -> None:
+    b = BudgetManager(1000, clock=MonotonicClock())
+    b.try_spend(1000)
+    benchmark.pedantic(b.try_spend, args=(1500,), rounds=ROUNDS, iterations=10)
+
+
+def test_reserve(benchmark: Any) -> None:
+    # One reserve per round; the previous round's reservation is released in the (untimed) setup so
+    # the book of live reservations stays small, as it is when notices arrive.
+    b = BudgetManager(BIG, clock=MonotonicClock())
+    ids = map(str, itertools.count())
+    last: list[str] = []
+
+    def setup() -> tuple[tuple[str, int], dict[str, Any]]:
+        if last:
+            b.release(last.pop())
+        bid = next(ids)
+        last.append(bid)
+        return (bid, 1500), {}
+
+    benchmark.pedantic(b.reserve, setup=setup, rounds=ROUNDS * 5, iterations=1)
+
+
+def test_reserve_then_release(benchmark: Any) -> None:
+    b = BudgetManager(BIG, clock=MonotonicClock())
+    ids = map(str, itertools.count())
+
+    def reserve_release() -> None:
+        bid = next(ids)
+        b.reserve(bid, 1500)
+        b.release(bid)
+
+    benchmark.pedantic(reserve_release, rounds=ROUNDS, iterations=10)
+
+
+def test_reserve_then_commit(benchmark: Any) -> None:
+    b = BudgetManager(BIG, clock=MonotonicClock())
+    ids = map(str, itertools.count())
+
+    def reserve_commit() -> None:
+        bid = next(ids)
+        b.reserve(bid, 1500)
+        b.commit(bid, 1200)
+
+    benchmark.pedantic(reserve_commit, rounds=ROUNDS, iterations=10)
+
+
+def test_reserve_with_10k_live_reservations(benchmark: Any) -> None:
+    # Reservations outstanding (bids awaiting notices) must not slow reserve down.
+    b = BudgetManager(BIG, clock=MonotonicClock())
+    for i in range(10_000):
+        b.reserve(f"live-{i}", 1)
+    ids = map(str, itertools.count())
+
+    def reserve_release() -> None:
+        bid = next(ids)
+        b.reserve(bid, 1500)
+        b.release(bid)
+
+    benchmark.pedantic(reserve_release, rounds=ROUNDS, iterations=10)
+
+
+def test_reserve_all_three_budgets_then_release(benchmark: Any) -> None:
+    clock = MonotonicClock()
+    managers = [BudgetManager(BIG, w, clock) for w in (600.0, 600.0, 86_400.0)]
+    ids = map(str, itertools.count())
+
+    def reserve_release() -> None:
+        bid = next(ids)
+        reserve_all(managers, bid, 1500)
+        for m in managers:
+            m.release(bid)
+
+    benchmark.pedantic(reserve_release, rounds=ROUNDS, iterations=10)
+
+
+def test_breaker_allow_and_record(benchmark: Any) -> None:
+    breaker = CircuitBreaker("model", MonotonicClock())
+
+    def guarded() -> None:
+        token = breaker.allow()
+        if token:
+            breaker.record_success(token, 0.001)
+
+    benchmark.pedantic(guarded, rounds=ROUNDS, iterations=10)
+
+
+def test_breaker_call_wrapper(benchmark: Any) -> None:
+    breaker = CircuitBreaker("model", MonotonicClock())
+
+    def noop() -> None:
+        pass
+
+    benchmark.pedantic(breaker.call, args=(noop,), rounds=ROUNDS, iterations=10)
+
+
+def test_pacer_allow(benchmark: Any) -> None:
+    pacer = Pacer(10**12, MonotonicClock())
+    benchmark.pedantic(pacer.allow, args=(0.5,), rounds=ROUNDS, iterations=10)
+
+
+def test_rate_limiter_try_acquire(benchmark: Any) -> None:
+    limiter = RateLimiter(MonotonicClock(), {"p": RateLimit(10**9, 60.0)})
+    benchmark.pedantic(limiter.try_acquire, args=("p",), rounds=ROUNDS, iterations=10)

@@ -1,0 +1,57 @@
+"""Running the control plane under granian (one worker: SQLite and the background jobs live in it)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from starlette.applications import Starlette
+
+from control.settings import Settings
+
+log = logging.getLogger("rtb.control")
+
+
+def create_app() -> Starlette:
+    """Granian's factory target: the app from ``RTB_*`` (the launcher puts its flags there)."""
+    from control.app import create_app as make
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return make(Settings.from_env())
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--bind must be HOST:PORT, e.g. 127.0.0.1:8081, got {bind!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def serve(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: str | None = None) -> None:
+    """Serve until SIGINT/SIGTERM. Every answered write is already committed, so a stop loses nothing.
+
+    ``admin_key`` (or ``RTB_ADMIN_KEY``) is registered as an admin key at start-up: how ``rtb up``
+    gives itself and the bidder a key without a manual ``rtb keys create``.
+    """
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+
+    host, port = parse_bind(bind)
+    if data_dir:
+        os.environ["RTB_DATA_DIR"] = data_dir
+    if admin_key:
+        os.environ["RTB_ADMIN_KEY"] = admin_key
+    settings = Settings.from_env()  # refuse bad settings here, with their message, not in the worker
+    log.info("control plane on http://%s:%d, data in %s", host, port, settings.data_dir)
+    Granian(
+        target="control.server:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        loop=Loops.asyncio,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_access=False,
+    ).serve()
