@@ -27,6 +27,7 @@ class CampaignError(ValueError):
 class Budget(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     total: float
     daily: float | None = None
+    window: float | None = None  # cap per sliding 10 minutes, against bursts
     pacing: Pacing = "even"
 
 
@@ -96,8 +97,9 @@ def _check(c: Campaign) -> None:
     for field, value in (("budget.total", c.budget.total), ("bid.max_cpm", c.bid.max_cpm)):
         if not (math.isfinite(value) and value > 0):
             raise bad(field, f"must be a finite number > 0, got {value!r}")
-    if c.budget.daily is not None and not (math.isfinite(c.budget.daily) and 0 < c.budget.daily):
-        raise bad("budget.daily", f"must be a finite number > 0, got {c.budget.daily!r}")
+    for field, cap in (("budget.daily", c.budget.daily), ("budget.window", c.budget.window)):
+        if cap is not None and not (math.isfinite(cap) and 0 < cap):
+            raise bad(field, f"must be a finite number > 0, got {cap!r}")
     if not (math.isfinite(c.bid.target_roas) and c.bid.target_roas > 0):
         raise bad("bid.target_roas", f"must be > 0, got {c.bid.target_roas!r}")
     if not (math.isfinite(c.bid.value_per_conversion) and c.bid.value_per_conversion >= 0):

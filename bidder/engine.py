@@ -27,6 +27,7 @@ from bidder.response import Writer
 from bidder.settings import Settings
 from bidder.stats import CampaignStats, Stats
 from bidder.value import FORMATS, Context, ValueModel
+from shield import PLATFORM_MULTIPLIERS, CircuitBreaker, FallbackPricer
 
 _FMT = {f: i for i, f in enumerate(FORMATS)}
 _EMPTY: tuple[str, ...] = ()
@@ -42,6 +43,8 @@ class Outcome(NamedTuple):
 
 
 NO_BID = Outcome(204, b"")
+# How many campaigns may step aside (pacing, budget) for one imp before it goes unbid.
+MAX_ADMISSIONS = 4
 BAD_REQUEST = Outcome(400, b"")
 
 
@@ -51,6 +54,7 @@ class _Choice(NamedTuple):
     line: int
     deal: str | None
     ctx: Context
+    source: str  # "ai": the value model priced it; "fallback": the breaker's heuristic did
 
 
 class Engine:
@@ -62,12 +66,16 @@ class Engine:
         signer: Signer,
         budget: BudgetGate,
         stats: Stats,
+        breaker: CircuitBreaker,
+        fallback: FallbackPricer,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.signer = signer
         self.budget = budget
         self.stats = stats
+        self.breaker = breaker
+        self.fallback = fallback
         self.wall = wall
         self.rates = fx.parse_rates(settings.fx)
         self.model = model
@@ -89,6 +97,8 @@ class Engine:
         n = max(1, index.n)
         camp = index.campaigns
         self._inv_roas = np.array([1.0 / c.bid.target_roas for c in camp] or [1.0])
+        self._fallback_scale = np.array(
+            [PLATFORM_MULTIPLIERS.get(c.platform, 1.0) * c.bid.target_roas / 1000.0 for c in camp] or [0.0])
         self._max_cpm = np.array([round(c.bid.max_cpm * 1e6) for c in camp] or [0], dtype=np.int64)
         self._cand = np.zeros(n, dtype=np.int32)
         self._vals = np.zeros(n, dtype=np.float64)
@@ -154,13 +164,30 @@ class Engine:
             return NO_BID
 
         reason = "no_match"
-        chosen: list[tuple[Imp, _Choice]] = []
+        test = req.test == 1
+        chosen: list[tuple[Imp, _Choice, str]] = []
         for imp in req.imp:
-            best, why = self._imp(idx, req, imp, m, ctx)
-            if best is None:
-                reason = why if reason == "no_match" else reason
-            else:
-                chosen.append((imp, best))
+            mm = m
+            refused = None
+            for _ in range(MAX_ADMISSIONS):
+                best, why = self._imp(idx, req, imp, mm, ctx)
+                if best is None:
+                    break
+                ci = self._line_campaign[best.line]
+                bid_id = f"{self._id_prefix}{next(self._ids):x}"
+                # Test traffic is bid but never booked, so it reserves nothing either.
+                why = None if test else self.budget.admit(ci, bid_id, best.bid // 1000)
+                if why is None:
+                    chosen.append((imp, best, bid_id))
+                    if best.source == "ai":
+                        self.fallback.observe(best.value / 1e6)
+                    refused = why = ""
+                    break
+                self._campaign_stats[ci].no_bid[why] += 1
+                refused = why
+                mm &= ~idx.campaign_lines[ci]  # this campaign steps aside; the next best may bid
+            if reason == "no_match" and (refused or why):
+                reason = refused or why
         if not chosen:
             stats.no_bid[reason] += 1
             return NO_BID
@@ -303,41 +330,51 @@ class Engine:
     def _price(self, idx: Index, mask: int, floor: int, first: bool, ctx: Context, deal: str | None) -> _Choice | None:
         if not mask:
             return None
-        cand = self._cand
+        cand, vals = self._cand, self._vals
         n = pricing.extract(mask.to_bytes(idx.nbytes, "little"), cand)
-        self.scorer.values(cand, n, ctx, self._vals)
+        source = "ai"
+        token = self.breaker.allow()
+        if token:
+            t0 = time.perf_counter()
+            try:
+                self.scorer.values(cand, n, ctx, vals)
+            except Exception:  # a failing model is the breaker's business, not the exchange's
+                self.breaker.record_failure(token)
+                token = 0
+            else:
+                self.breaker.record_success(token, time.perf_counter() - t0)
+        if not token:
+            median = self.fallback.median()
+            if median is None:  # no history: no safe price to fall back on
+                self.stats.decisions["fallback_empty"] += 1
+                return None
+            pricing.fallback_values(cand, n, idx.lines.campaign, self._fallback_scale, median, vals)
+            source = "fallback"
+        self.stats.decisions[source] += 1
         out = self._out
-        k = pricing.pick(cand, n, self._vals, idx.lines.campaign, self._inv_roas, self._max_cpm, floor,
+        k = pricing.pick(cand, n, vals, idx.lines.campaign, self._inv_roas, self._max_cpm, floor,
                          first, self.settings.shade, out)
         if k < 0:
             return None
-        return _Choice(int(out[0]), int(out[1]), int(cand[k]), deal, ctx)
+        return _Choice(int(out[0]), int(out[1]), int(cand[k]), deal, ctx, source)
 
     # --- the response ----------------------------------------------------------------------------
 
-    def _respond(self, req: BidRequest, cur: str, chosen: list[tuple[Imp, _Choice]], now: float) -> Outcome:
+    def _respond(self, req: BidRequest, cur: str, chosen: list[tuple[Imp, _Choice, str]], now: float) -> Outcome:
         writer = self._writer
         rate = self.rates[cur]
         expiry = int(now) + self.settings.bid_ttl
         test = req.test == 1
         seats: dict[str, list[str]] = {}
-        for imp, ch in chosen:
+        for imp, ch, bid_id in chosen:
             ci = self._line_campaign[ch.line]
-            bid_id = f"{self._id_prefix}{next(self._ids):x}"
-            cost = ch.bid // 1000  # USD micros for one impression
-            if not test and not self.budget.reserve(ci, bid_id, cost):
-                self._campaign_stats[ci].no_bid["budget"] += 1
-                self.stats.no_bid["budget"] += 1
-                continue
             price = fx.from_usd_micros(ch.bid, rate)
             cid, crid, quoted = self._line_ids[ch.line]
             urls = self.signer.urls(bid_id, imp.id, cid, crid, repr(price), cur, expiry, test, quoted)
-            p, value = self.scorer.explain(ch.line, ch.ctx)
+            p, value = self.scorer.explain(ch.line, ch.ctx) if ch.source == "ai" else (0.0, 0.0)
             self._campaign_stats[ci].bids += 1
-            seats.setdefault(writer.seat(ci), []).append(
-                writer.bid(bid_id, imp.id, price, urls, ch.deal, ch.line, ch.value / 1e6, p, value))
-        if not seats:
-            return NO_BID
+            seats.setdefault(writer.seat(ci), []).append(writer.bid(
+                bid_id, imp.id, price, urls, ch.deal, ch.line, ch.value / 1e6, p, value, ch.source))
         self.stats.bids += 1
         return Outcome(200, writer.response(req.id, seats, cur))
 

@@ -106,9 +106,11 @@ class Index:
         self.duration: dict[int, int] = defaultdict(int)
         self.creative_cat: dict[str, int] = defaultdict(int)
         self.attr: dict[int, int] = defaultdict(int)
+        self.campaign_lines = [0] * len(active)  # campaign -> its lines
 
         for line in range(n):
             bit = 1 << line
+            self.campaign_lines[line_campaign[line]] |= bit
             c = active[line_campaign[line]]
             cr = line_creative[line]
             t = c.targeting
@@ -152,14 +154,6 @@ class Index:
         for name in ("domain", "bundle", "blocked", "deal", "seat", "advertiser", "banner_size", "media",
                      "mime", "duration", "creative_cat", "attr"):
             setattr(self, name, dict(getattr(self, name)))
-
-    def lines_of(self, campaign_index: int) -> int:
-        """The bitset of one campaign's lines (for the budget gate to clear or restore)."""
-        idx = np.flatnonzero(self.lines.campaign == campaign_index)
-        mask = 0
-        for i in idx:
-            mask |= 1 << int(i)
-        return mask
 
     def any_of(self, table: dict[str, int] | dict[int, int], keys: Iterable[object]) -> int:
         mask = 0

@@ -45,6 +45,7 @@ class Ledger:
         self.seq = 0
         self.spend: collections.Counter[str] = collections.Counter()  # campaign id -> micros, all time
         self.spend_day: collections.Counter[tuple[str, int]] = collections.Counter()  # (id, UTC day)
+        self.spend_last_day: collections.Counter[str] = collections.Counter()  # id -> micros, at replay
         # (kind, bid id) of wins and bills already booked -> time, in time order: duplicates book nothing.
         self._seen: dict[tuple[str, str], float] = {}
         self._recent: collections.deque[Event] = collections.deque(maxlen=keep)
@@ -55,6 +56,7 @@ class Ledger:
     def _replay(self) -> None:
         if not self._path.exists():
             return
+        since = self._wall() - DAY
         with self._path.open("rb") as f:
             for n, line in enumerate(f, 1):
                 try:
@@ -65,6 +67,8 @@ class Ledger:
                     log.warning("%s:%d: skipping an unreadable ledger line", self._path, n)
                     continue
                 self._apply(event)
+                if event.kind == "bill" and event.ts >= since:
+                    self.spend_last_day[event.campaign_id] += event.cost
 
     def _apply(self, event: Event) -> None:
         self.seq = max(self.seq, event.seq)

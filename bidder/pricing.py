@@ -105,10 +105,25 @@ def pick_py(
     return best
 
 
+@njit(cache=True, nogil=True)
+def fallback_values(
+    cand: NDArray[np.int32],
+    n: int,
+    line_campaign: NDArray[np.int32],
+    scale: NDArray[np.float64],  # (campaigns,) platform multiplier x target ROAS / 1000
+    cpm: float,
+    out: NDArray[np.float64],
+) -> None:
+    """Values that make ``pick`` bid ``cpm`` x the platform multiplier: the breaker's heuristic."""
+    for k in range(n):
+        out[k] = cpm * scale[line_campaign[cand[k]]]
+
+
 def warm_up() -> None:
     """Compile now, so that the first request does not pay for it."""
     cand = np.zeros(8, dtype=np.int32)
     extract(b"\x01", cand)
     out = np.zeros(2, dtype=np.int64)
+    fallback_values(cand, 1, np.zeros(1, dtype=np.int32), np.ones(1), 1.0, np.zeros(1))
     pick(cand, 1, np.ones(1), np.zeros(1, dtype=np.int32), np.ones(1), np.ones(1, dtype=np.int64),
          0, True, 0.8, out)

@@ -49,20 +49,20 @@ class Writer:
             static["mtype"] = MTYPE[cr.format]
             self._line.append("," + _enc(static).decode()[1:-1])
         self._seat = [_s(c.seat or default_seat) for c in index.campaigns]
-        self._ext_tail = f',"model":{_s(model_version)},"source":"ai"}}}}}}'
+        self._ext_tail = f',"model":{_s(model_version)},"source":"'
 
     def seat(self, campaign: int) -> str:
         return self._seat[campaign]
 
     def bid(self, bid_id: str, imp_id: str, price: float, urls: tuple[str, str, str], deal: str | None,
-            line: int, value_cpm: float, p: float, ltv: float) -> str:
+            line: int, value_cpm: float, p: float, ltv: float, source: str) -> str:
         """One Bid object. ``bid_id`` and the URLs are made of URL-safe characters only."""
         nurl, burl, lurl = urls
         deal_part = f',"dealid":{_s(deal)}' if deal is not None else ""
         return (f'{{"id":"{bid_id}","impid":{_s(imp_id)},"price":{_num(price)},'
                 f'"nurl":"{nurl}","burl":"{burl}","lurl":"{lurl}"{deal_part}{self._line[line]},'
                 f'"ext":{{"rtb":{{"value_cpm":{_num(value_cpm)},"p_conversion":{_num(p)},"ltv":{_num(ltv)}'
-                f"{self._ext_tail}")
+                f'{self._ext_tail}{source}"}}}}}}')
 
     @staticmethod
     def response(request_id: str, seats: dict[str, list[str]], cur: str) -> bytes:

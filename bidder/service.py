@@ -7,8 +7,6 @@ endpoint as ``(status, content type, body)``; ``bidder.app`` adapts it to ASGI a
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -16,7 +14,7 @@ import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from bidder.budget import BudgetGate, TotalBudget
+from bidder.budget import BudgetGate, parse_platform_budgets
 from bidder.campaign import Campaign, load_campaigns
 from bidder.engine import Engine
 from bidder.ledger import Ledger
@@ -24,6 +22,7 @@ from bidder.notices import NoticeError, Signer, load_secret
 from bidder.settings import Settings
 from bidder.stats import LATENCY_BUCKETS_MS, NO_BID_REASONS, Stats
 from bidder.value import PriorModel, ValueModel
+from shield import CircuitBreaker, Clock, FallbackPricer, MonotonicClock
 
 Answer = tuple[int, str, bytes]
 JSON = "application/json"
@@ -37,22 +36,26 @@ class Bidder:
         settings: Settings,
         campaigns: list[Campaign] | None = None,
         model: ValueModel | None = None,
-        wall: Callable[[], float] = time.time,
-        budget: BudgetGate | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
-        self.wall = wall
+        clock = clock or MonotonicClock()
+        self.wall = wall = clock.time
         data = Path(settings.data_dir)
         self.stats = Stats()
         self.ledger = Ledger(data / "events.jsonl", wall, settings.notice_retention)
         for cid, micros in self.ledger.spend.items():
             self.stats.campaigns[cid].spend = micros
         self.signer = Signer(load_secret(settings.notice_secret, data), settings.notice_base)
-        self.budget = budget or TotalBudget(self.ledger.spend)
+        sink = _Sink(self.stats, self.ledger)
+        self.budget = BudgetGate(clock, sink, self.ledger.spend, self.ledger.spend_last_day,
+                                 parse_platform_budgets(settings.platform_budgets), settings.bid_ttl)
+        self.breaker = CircuitBreaker("model", clock, sink, slow_call_seconds=settings.model_budget_ms / 1000)
+        self.fallback = FallbackPricer()
         if campaigns is None:
             campaigns = load_campaigns(settings.campaigns)
         self.engine = Engine(settings, campaigns, model or PriorModel(), self.signer, self.budget,
-                             self.stats, wall)
+                             self.stats, self.breaker, self.fallback, wall)
         self.campaign_source = "control" if settings.control_url else "file"
         self.ready = False
 
@@ -91,7 +94,7 @@ class Bidder:
         common = {"campaign_id": n.campaign_id, "bid_id": n.bid_id, "imp_id": n.imp_id,
                   "creative_id": n.creative_id}
         if kind == "loss":
-            self.budget.release(n.bid_id)
+            self.budget.release(n.campaign_id, n.bid_id)
             cs.losses += 1
             stats.notices[(kind, "ok")] += 1
             self.ledger.append("loss", price=n.bid_price / rate, data={"reason": n.loss_reason or ""},
@@ -125,7 +128,7 @@ class Bidder:
         # A billing notice books the clearing cost: CPM / 1000 per impression, in micros.
         cost = 0 if n.test else round(usd_cpm * 1000)
         self.ledger.append("bill", price=usd_cpm, cost=cost, data={"test": n.test}, **common)
-        if cost:
+        if not n.test:
             self.budget.commit(n.campaign_id, n.bid_id, cost)
         cs.billed += 1
         cs.spend += cost
@@ -154,6 +157,11 @@ class Bidder:
             "no_bid": dict(s.no_bid),
             "notices": {f"{k}:{o}": v for (k, o), v in s.notices.items()},
             "model": self.engine.model.version,
+            "decisions": dict(s.decisions),
+            "breaker": {"state": str(self.breaker.state), **msgspec.structs.asdict(self.breaker.stats())},
+            "fallback": msgspec.structs.asdict(self.fallback.stats()),
+            "budgets": self.budget.stats(),
+            "events": dict(s.events),
             "campaign_source": self.campaign_source,
             "active_campaigns": len(self.engine.index.campaigns),
             "lines": self.engine.index.n,
@@ -175,6 +183,23 @@ class Bidder:
         registry = CollectorRegistry()
         registry.register(_Collector(self))
         return 200, "text/plain; version=0.0.4; charset=utf-8", generate_latest(registry)
+
+
+class _Sink:
+    """Shield events: counted for /metrics and written to the ledger, whence the control plane pulls
+    them (``GET /events``) and forwards them as webhooks."""
+
+    def __init__(self, stats: Stats, ledger: Ledger) -> None:
+        self._stats = stats
+        self._ledger = ledger
+
+    def emit(self, event: object) -> None:
+        kind = str(getattr(event, "kind", "event"))
+        self._stats.events[kind] += 1
+        data = {k: v for k, v in msgspec.structs.asdict(event).items() if k != "kind"}  # type: ignore[arg-type]
+        key = str(data.get("key", ""))
+        campaign = key.split(":")[1] if key.startswith("campaign:") else ""
+        self._ledger.append(kind, campaign_id=campaign, data=data)
 
 
 class _Collector:
@@ -211,6 +236,22 @@ class _Collector:
                                      "Time spent answering a bid request", unit="")
         hist.add_metric([], buckets, sum_value=s.latency_sum_ns / 1e6)
         yield hist
+        dec = CounterMetricFamily("rtb_decisions", "Priced imps by source of the price", labels=["source"])
+        for source in ("ai", "fallback", "fallback_empty"):
+            dec.add_metric([source], s.decisions.get(source, 0))
+        yield dec
+        state = GaugeMetricFamily("rtb_breaker_state", "1 for the model breaker's current state", labels=["state"])
+        current = str(self._b.breaker.state)
+        for name in ("closed", "open", "half_open", "forced_open", "disabled"):
+            state.add_metric([name], 1.0 if current == name else 0.0)
+        yield state
+        fb = CounterMetricFamily("rtb_fallback_bids", "Bids priced by the fallback heuristic")
+        fb.add_metric([], s.decisions.get("fallback", 0))
+        yield fb
+        ev = CounterMetricFamily("rtb_shield_events", "Shield events by kind", labels=["kind"])
+        for kind in ("budget.alert", "breaker.state_changed"):
+            ev.add_metric([kind], s.events.get(kind, 0))
+        yield ev
         ready = GaugeMetricFamily("rtb_ready", "1 when campaigns are loaded and kernels compiled")
         ready.add_metric([], 1.0 if self._b.ready else 0.0)
         yield ready

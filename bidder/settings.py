@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_body: int = 256 * 1024  # bytes, for both the wire body and its decompressed form
     gzip_min: int = 256  # responses shorter than this are not worth compressing
     fx: str = ""  # "EUR=0.92,GBP=0.79": overrides of the static rate table
+    platform_budgets: str = ""  # "meta=400,tiktok=250": USD per 10 minutes, over the defaults
+    model_budget_ms: float = 5.0  # a model call slower than this counts as bad for the breaker
     control_url: str = ""  # control plane to pull campaigns from; empty: campaigns from the file
     control_key: str = ""
     model: str = ""  # CTR model artefact; empty: the campaigns' configured priors

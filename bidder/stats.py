@@ -19,6 +19,7 @@ NO_BID_REASONS = (
     "no_match",  # targeting, blocks, seats or formats left no line
     "below_floor",  # lines matched but none valued the imp at or above the floor
     "budget",  # the winning line's campaign could not reserve the cost
+    "pacing",  # the winning line's campaign was throttled by its pacer
     "currency",  # a floor or the requested currencies are not in the rate table
     "tmax",  # not enough time left to answer (nbr 15)
     "private_auction",  # deal-only imp and no deal line matched
@@ -57,6 +58,8 @@ class Stats:
         self.bids = 0  # requests answered with at least one bid
         self.invalid = 0  # answered 400/413
         self.errors = 0
+        self.decisions: collections.Counter[str] = collections.Counter()  # by source: ai, fallback, ...
+        self.events: collections.Counter[str] = collections.Counter()  # shield events by kind
         self.no_bid: collections.Counter[str] = collections.Counter()
         self.notices: collections.Counter[tuple[str, str]] = collections.Counter()  # (kind, outcome)
         self.campaigns: dict[str, CampaignStats] = collections.defaultdict(CampaignStats)

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "bidder.cli",
     "control.cli_commands",
     "bidder.models.cli",
+    "bench.cli",
 ]
 
 

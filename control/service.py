@@ -21,7 +21,7 @@ import msgspec
 
 from control import abtest, optimize, reports, rules, webhooks
 from control.auth import KeyStore
-from control.campaigns import CampaignStore, scale_budget
+from control.campaigns import CampaignStore
 from control.clock import Clock, SystemClock
 from control.db import Database
 from control.errors import ApiError, Conflict, NotFound, ValidationFailed

@@ -10,6 +10,7 @@ import pytest
 from bidder.campaign import Campaign, parse_campaigns
 from bidder.service import Bidder
 from bidder.settings import EXAMPLE_CAMPAIGNS, from_env
+from shield import FakeClock
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "openrtb"
 SAMPLES = SHARED / "samples"
@@ -19,14 +20,19 @@ SECRET = "test-secret-" + "x" * 32
 NOW = 1_795_012_200.0
 
 
-class Wall:
-    """An injected wall clock."""
+class Wall(FakeClock):
+    """The injected clock; ``t`` is its wall time, and setting it moves both readings."""
 
     def __init__(self, t: float = NOW) -> None:
-        self.t = t
+        super().__init__(monotonic=10_000.0, wall=t)
 
-    def __call__(self) -> float:
-        return self.t
+    @property
+    def t(self) -> float:
+        return self.time()
+
+    @t.setter
+    def t(self, value: float) -> None:
+        self.advance(value - self.time())
 
 
 def sample(name: str) -> bytes:
@@ -67,7 +73,7 @@ def make_bidder(tmp_path: Path, wall: Wall) -> Callable[..., Bidder]:
         s = from_env({}, data_dir=str(tmp_path / "data"), notice_secret=SECRET,
                      public_url="https://bid.example", **settings)
         b = Bidder(s, campaigns=items if items is not None else parse_campaigns(EXAMPLE_CAMPAIGNS.read_bytes()),
-                   wall=wall)
+                   clock=wall)
         b.warm_up()
         made.append(b)
         return b

@@ -49,7 +49,7 @@ def _mutate(doc: Any, path: list[int], key: str, value: Any) -> Any:
 @pytest.fixture(scope="module")
 def bidder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bidder]:
     s = from_env({}, data_dir=str(tmp_path_factory.mktemp("prop")), notice_secret=SECRET)
-    b = Bidder(s, parse_campaigns(EXAMPLE_CAMPAIGNS.read_bytes()), wall=Wall())
+    b = Bidder(s, parse_campaigns(EXAMPLE_CAMPAIGNS.read_bytes()), clock=Wall())
     b.warm_up()
     yield b
     b.close()

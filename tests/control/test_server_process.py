@@ -39,6 +39,7 @@ class Server:
             [sys.executable, "-m", "control.cli", "control", "--bind", f"127.0.0.1:{self.port}",
              "--data-dir", str(self.data_dir)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,  # granian signals its process group on shutdown; keep pytest out of it
         )
         assert self.proc.stdout is not None
         # Ready when the app's lifespan says so: reading the log blocks until then, no polling.
@@ -50,7 +51,8 @@ class Server:
 
     def stop(self) -> int:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        # The whole group (this server and its worker), which start_new_session made ours alone.
+        os.killpg(self.proc.pid, signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=30)
         self.log.append(out)
         return self.proc.returncode
@@ -66,8 +68,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     s.start()
     yield s
     if s.proc and s.proc.poll() is None:
-        s.proc.kill()
-        s.proc.communicate()
+        s.stop()
 
 
 def test_client_against_a_real_server_survives_sigterm_and_restart(server):

@@ -1,0 +1,380 @@
+"""``rtb bench``: the decision in-process, then max throughput (wrk) and open-loop latency over HTTP.
+
+Layout on a 2-core machine: what is measured runs on CPU 0 (the in-process decision, each server with
+one worker), what loads it runs on CPU 1 (wrk, the open-loop generator). The three servers (the bare
+ASGI baseline, the bidder over ASGI and over RSGI) run side by side for the whole run and are measured
+in interleaved rounds, so slow drift of a shared machine spreads over all three instead of one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import queue
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = Path(os.environ.get("RTB_SHARED", REPO.parent / "shared")) / "openrtb/samples/iab-2.6-spec/request-1-simple-banner.json"
+PATH = "/openrtb2/bid"
+SERVER_CPU, LOAD_CPU = 0, 1
+SERVERS = ("baseline", "asgi", "rsgi")
+TARGETS = {"median_us": 15.0, "p99_us": 40.0, "asgi/baseline": 0.85, "rsgi/baseline": 1.0}
+
+
+class BenchError(RuntimeError):
+    operator_error = True
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bench", help="benchmark the decision and the HTTP server against a bare ASGI app")
+    p.add_argument("--campaigns", type=int, default=1000,
+                   help="synthetic campaigns loaded (about 5%% match); the decision is also timed with 10x")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per HTTP run")
+    p.add_argument("--repeat", type=int, default=3, help="interleaved throughput rounds per server")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections")
+    p.add_argument("--quick", action="store_true", help="short runs for a smoke test (numbers are rough)")
+    p.add_argument("--json", type=Path, help="also write every number and the machine facts to this file")
+    p.set_defaults(handler=_bench)
+
+
+@dataclass(frozen=True)
+class Plan:
+    campaigns: int
+    duration: float
+    repeat: int
+    connections: int
+    calls: int  # timed in-process decisions per campaign count
+    warm_up: float  # seconds of untimed wrk load per server before the rounds
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Plan:
+        if args.quick:
+            return cls(args.campaigns, 1.0, 1, args.connections, 2_000, 1.0)
+        if args.campaigns < 1 or args.duration <= 0 or args.repeat < 1:
+            raise BenchError("--campaigns, --duration and --repeat must be positive")
+        return cls(args.campaigns, args.duration, args.repeat, args.connections, 50_000, 2.0)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    plan = Plan.from_args(args)
+    cpus = os.sched_getaffinity(0)
+    if not {SERVER_CPU, LOAD_CPU} <= cpus:
+        raise BenchError(f"rtb bench pins the server to CPU {SERVER_CPU} and the load to CPU {LOAD_CPU}; "
+                         f"this process may only use CPUs {sorted(cpus)}")
+    body = SAMPLE.read_bytes()
+    report: dict[str, Any] = {"machine": _machine(), "plan": plan.__dict__, "request": str(SAMPLE)}
+    report["decision"] = [_decision(n, body, plan.calls) for n in (plan.campaigns, 10 * plan.campaigns)]
+    with tempfile.TemporaryDirectory(prefix="rtb-bench-") as tmp:
+        report.update(_http(plan, body, Path(tmp)))
+    report["machine"]["load_after"] = list(os.getloadavg())
+    print(_table(report, plan))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 1 if report["failed"] else 0
+
+
+def _machine() -> dict[str, Any]:
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "missing"
+
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False).stdout
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        **{name: version(name) for name in ("granian", "msgspec", "numba", "numpy", "uvloop")},
+        "wrk": wrk.split(" [")[0].removeprefix("wrk ").strip(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "load_before": list(os.getloadavg()),
+    }
+
+
+@contextmanager
+def _pinned(cpu: int) -> Iterator[None]:
+    """Run the block on one CPU (this thread only), then give the old set back."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _synthetic_file(n: int, path: Path) -> Path:
+    from bench import synth
+
+    path.write_text(json.dumps({"campaigns": synth.campaigns(n)}))
+    return path
+
+
+# --- 1. the decision, in-process ------------------------------------------------------------------
+
+
+def _decision(n: int, body: bytes, calls: int) -> dict[str, Any]:
+    from bidder.campaign import load_campaigns
+    from bidder.service import Bidder
+    from bidder.settings import from_env
+
+    with tempfile.TemporaryDirectory(prefix="rtb-bench-") as tmp:
+        campaigns = load_campaigns(_synthetic_file(n, Path(tmp) / "campaigns.json"))
+        bidder = Bidder(from_env({}, data_dir=tmp, notice_secret=secrets.token_hex(32)), campaigns)
+        try:
+            bidder.warm_up()
+            bid = bidder.engine.bid
+            status = bid(body).status
+            if status != 200:
+                raise BenchError(f"the bidder answered {status}, not a bid, to {SAMPLE.name} with {n} campaigns")
+            clock = time.perf_counter_ns
+            times = [0] * calls
+            with _pinned(SERVER_CPU):
+                for _ in range(max(1000, calls // 10)):
+                    bid(body)
+                for i in range(calls):
+                    t = clock()
+                    bid(body)
+                    times[i] = clock() - t
+            matching = _matching(bidder, body)
+        finally:
+            bidder.close()
+    times.sort()
+    return {"campaigns": n, "matching": matching, "calls": calls, "status": status,
+            "median_us": times[calls // 2] / 1000, "p99_us": times[int(calls * 0.99)] / 1000,
+            "p999_us": times[int(calls * 0.999)] / 1000}
+
+
+def _matching(bidder: Any, body: bytes) -> int:
+    """Campaigns that pass every filter for the request's first imp (before price and floor).
+
+    Reads the engine's private steps on purpose: this is a check that the synthetic set is what the
+    benchmark claims, and it must count what the engine itself would consider."""
+    from bidder.engine import _media
+
+    engine = bidder.engine
+    idx = engine.index
+    req = engine._decode(body)
+    m, _ = engine._request_mask(idx, req, engine.wall())
+    lines = 0
+    for _fmt, mask, _battr, _w, _h in _media(idx, req.imp[0]):
+        lines |= m & mask & idx.open
+    campaign = idx.lines.campaign
+    return len({int(campaign[i]) for i in range(idx.n) if lines >> i & 1})
+
+
+# --- 2 and 3. over HTTP ---------------------------------------------------------------------------
+
+
+class Server:
+    """One server process pinned to ``SERVER_CPU``, ready once a line of its output contains ``ready``."""
+
+    def __init__(self, name: str, cmd: Sequence[str], ready: str, env: dict[str, str]) -> None:
+        self.name, self.ready = name, ready
+        self.port = _free_port()
+        self.lines: list[str] = []
+        self._seen: queue.Queue[str | None] = queue.Queue()
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", str(SERVER_CPU), *cmd, *self._bind_args()],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env={**os.environ, **env},
+        )
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _bind_args(self) -> list[str]:
+        if self.name == "baseline":
+            return ["--host", "127.0.0.1", "--port", str(self.port), "bench.baseline:app"]
+        return ["--bind", f"127.0.0.1:{self.port}"]
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._seen.put(line)
+        self._seen.put(None)
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._seen.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise BenchError(f"{self.name}: no {self.ready!r} within {timeout:.0f}s:\n{self.output}") from None
+            if line is None:
+                raise BenchError(f"{self.name} exited ({self.proc.wait()}) before {self.ready!r}:\n{self.output}")
+            if self.ready in line:
+                return
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{PATH}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=15)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers={"content-type": "application/json"})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def _bid_counts(server: Server) -> tuple[int, int]:
+    """(requests, bids) the bidder has answered so far; the baseline always 'bids'."""
+    if server.name == "baseline":
+        return 0, 0
+    status, raw = _request(server.port, "GET", "/status")
+    if status != 200:
+        raise BenchError(f"{server.name}: GET /status answered {status}")
+    s = json.loads(raw)
+    return int(s["requests"]), int(s["bids"])
+
+
+def _start(tmp: Path, campaigns: int) -> list[Server]:
+    env = {"RTB_CAMPAIGNS": str(_synthetic_file(campaigns, tmp / "campaigns.json")),
+           "RTB_NOTICE_SECRET": secrets.token_hex(32)}
+    granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
+               "--http", "1", "--no-ws"]
+    servers = [Server("baseline", granian, "Started worker", {})]
+    for interface in ("asgi", "rsgi"):
+        data = tmp / f"data-{interface}"
+        data.mkdir()
+        servers.append(Server(interface, [sys.executable, "-m", "control.cli", "bidder", "--interface", interface],
+                              "bidder ready", {**env, "RTB_DATA_DIR": str(data)}))
+    return servers
+
+
+def _http(plan: Plan, body: bytes, tmp: Path) -> dict[str, Any]:
+    from bench import loadgen, wrk
+
+    lua = tmp / "post.lua"
+    lua.write_text(wrk.script(body))
+    with ExitStack() as stack:
+        servers = _start(tmp, plan.campaigns)
+        for s in servers:
+            stack.callback(s.stop)
+        for s in servers:
+            s.wait_ready()
+            status, answer = _request(s.port, "POST", PATH, body)
+            if status != 200 or not answer:
+                raise BenchError(f"{s.name} answered {status} {answer[:200]!r} to {SAMPLE.name}; "
+                                 f"the benchmark measures bids\n{s.output}")
+            wrk.run(s.url, lua, plan.warm_up, plan.connections, cpu=LOAD_CPU)
+
+        runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
+        for _ in range(plan.repeat):
+            for s in servers:
+                runs[s.name].append(_throughput(s, lua, plan))
+
+        throughput = {}
+        for name, rs in runs.items():
+            good = [r["rps"] for r in rs if not r["failed"]]
+            throughput[name] = {"median_rps": statistics.median(good) if good else None,
+                                "failed_runs": len(rs) - len(good), "runs": rs}
+        base = throughput["baseline"]["median_rps"]
+        ratios = {f"{n}/baseline": (throughput[n]["median_rps"] / base
+                                    if base and throughput[n]["median_rps"] else None) for n in ("asgi", "rsgi")}
+
+        latency: dict[str, Any] = {}
+        for s in servers:
+            top = throughput[s.name]["median_rps"]
+            if not top:
+                latency[s.name] = None
+                continue
+            with _pinned(LOAD_CPU):
+                r = loadgen.run("127.0.0.1", s.port, PATH, body, rate=top / 2, duration=plan.duration)
+            latency[s.name] = {f: getattr(r, f) for f in r.__struct_fields__}
+    failed = sum(t["failed_runs"] for t in throughput.values()) + sum(
+        1 for v in latency.values() if v is None or v["errors"])
+    return {"throughput": throughput, "ratios": ratios, "latency": latency, "failed": failed}
+
+
+def _throughput(s: Server, lua: Path, plan: Plan) -> dict[str, Any]:
+    from bench import wrk
+
+    requests_before, bids_before = _bid_counts(s)
+    r = wrk.run(s.url, lua, plan.duration, plan.connections, cpu=LOAD_CPU)
+    requests_after, bids_after = _bid_counts(s)
+    no_bids = (requests_after - requests_before) - (bids_after - bids_before)
+    return {"rps": r.rps, "requests": r.requests, "non_2xx": r.status, "socket_errors": r.socket_errors,
+            "no_bids": no_bids, "p50_ms": r.p50_us / 1000, "p99_ms": r.p99_us / 1000,
+            "failed": bool(r.status or r.socket_errors or no_bids)}
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+
+def _table(report: dict[str, Any], plan: Plan) -> str:
+    def num(v: float | None, unit: str = "", digits: int = 1) -> str:
+        return "-" if v is None else f"{v:,.{digits}f}{unit}"
+
+    rows = [("", "", "median", "p99", "p99.9", "req/s", "ratio", "target", "notes")]
+    for d in report["decision"]:
+        target = f"<={TARGETS['median_us']:.0f}/{TARGETS['p99_us']:.0f} us" if d["campaigns"] == plan.campaigns else ""
+        rows.append(("decision", f"{d['campaigns']} campaigns", num(d["median_us"], " us"), num(d["p99_us"], " us"),
+                     num(d["p999_us"], " us"), "", "", target, f"{d['matching']} match, {d['calls']:,} calls"))
+    for name in SERVERS:
+        t = report["throughput"][name]
+        ratio = 1.0 if name == "baseline" else report["ratios"][f"{name}/baseline"]
+        target = "" if name == "baseline" else f">={TARGETS[f'{name}/baseline']}"
+        bad = sum(r["non_2xx"] + r["socket_errors"] + r["no_bids"] for r in t["runs"])
+        rows.append(("wrk", name, "", "", "", num(t["median_rps"], digits=0), num(ratio, digits=2), target,
+                     f"{len(t['runs'])} x {plan.duration:g} s, {t['failed_runs']} failed, {bad} bad answers"))
+    for name in SERVERS:
+        lat = report["latency"][name]
+        if lat is None:
+            rows.append(("open-loop", name, "", "", "", "", "", "", "not run: no throughput"))
+            continue
+        rows.append(("open-loop", name, num(lat["p50_ms"], " ms", 2), num(lat["p99_ms"], " ms", 2),
+                     num(lat["p999_ms"], " ms", 2), f"{lat['achieved']:,.0f}/{lat['rate']:,.0f}", "", "",
+                     f"{lat['errors']} errors, max {lat['max_ms']:.1f} ms"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    right = {2, 3, 4, 5, 6}
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             .rstrip() for r in rows]
+    m = report["machine"]
+    head = (f"rtb bench: {m['nproc']} CPUs, Python {m['python']}, granian {m['granian']}, "
+            f"{plan.campaigns} campaigns, load {m['load_before'][0]:.2f} -> {m['load_after'][0]:.2f}, {m['date']}")
+    return "\n".join([head, *lines])
+

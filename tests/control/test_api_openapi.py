@@ -1,0 +1,38 @@
+"""The OpenAPI document: valid OpenAPI 3.1, and the app behind it survives schemathesis."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from openapi_spec_validator import validate
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_openapi_document_is_valid_openapi_3_1(h):
+    r = await h.http.get("/openapi.json")
+    doc = r.json()
+    validate(doc)
+    assert doc["openapi"].startswith("3.1")
+    create = doc["paths"]["/api/v1/campaigns"]["post"]
+    body = create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rpartition("/")[2]
+    assert {"business_goal", "monthly_budget"} <= set(doc["components"]["schemas"][body]["required"])
+    assert {"202", "401", "403", "422", "429"} <= set(create["responses"])
+
+
+@pytest.fixture
+def api_schema(make_harness):
+    h = make_harness(settings={"rate": 1e6, "burst": 10**6})
+    schema = schemathesis.openapi.from_asgi("/openapi.json", h.app)
+    schema.admin_key = h.keys["admin"]
+    return schema
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_answers_every_generated_request_without_a_server_error(case):
+    case.call_and_validate(headers={"Authorization": f"Bearer {case.operation.schema.admin_key}"})
