@@ -27,7 +27,7 @@ from bidder.response import Writer
 from bidder.settings import Settings
 from bidder.stats import CampaignStats, Stats
 from bidder.value import FORMATS, Context, ValueModel
-from shield import PLATFORM_MULTIPLIERS, CircuitBreaker, FallbackPricer
+from shield import PLATFORM_MULTIPLIERS, CircuitBreaker, Clock, FallbackPricer
 
 _FMT = {f: i for i, f in enumerate(FORMATS)}
 _EMPTY: tuple[str, ...] = ()
@@ -68,7 +68,7 @@ class Engine:
         stats: Stats,
         breaker: CircuitBreaker,
         fallback: FallbackPricer,
-        wall: Callable[[], float] = time.time,
+        clock: Clock,
     ) -> None:
         self.settings = settings
         self.signer = signer
@@ -76,7 +76,8 @@ class Engine:
         self.stats = stats
         self.breaker = breaker
         self.fallback = fallback
-        self.wall = wall
+        self.wall = clock.time
+        self._mono = clock.monotonic  # times model calls for the breaker
         self.rates = fx.parse_rates(settings.fx)
         self.model = model
         self._decoder = msgspec.json.Decoder(BidRequest)
@@ -335,14 +336,14 @@ class Engine:
         source = "ai"
         token = self.breaker.allow()
         if token:
-            t0 = time.perf_counter()
+            t0 = self._mono()
             try:
                 self.scorer.values(cand, n, ctx, vals)
             except Exception:  # a failing model is the breaker's business, not the exchange's
                 self.breaker.record_failure(token)
                 token = 0
             else:
-                self.breaker.record_success(token, time.perf_counter() - t0)
+                self.breaker.record_success(token, self._mono() - t0)
         if not token:
             median = self.fallback.median()
             if median is None:  # no history: no safe price to fall back on

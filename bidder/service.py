@@ -55,7 +55,7 @@ class Bidder:
         if campaigns is None:
             campaigns = load_campaigns(settings.campaigns)
         self.engine = Engine(settings, campaigns, model or PriorModel(), self.signer, self.budget,
-                             self.stats, self.breaker, self.fallback, wall)
+                             self.stats, self.breaker, self.fallback, clock)
         self.campaign_source = "control" if settings.control_url else "file"
         self.ready = False
 
