@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from bidder.service import JSON, TEXT, Answer, Bidder
+from bidder.upkeep import Upkeep
 
 BID_PATHS = frozenset({"/openrtb2/bid", "/api/v1/bidding/bid-request"})
 NOTICE_KINDS = {"/notice/win": "win", "/notice/bill": "bill", "/notice/loss": "loss"}
@@ -29,11 +30,11 @@ class TooLarge(Exception):
 
 
 class App:
-    def __init__(self, bidder: Bidder, on_start: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(self, bidder: Bidder, upkeep: Upkeep | None = None) -> None:
         self.bidder = bidder
         self.max_body = bidder.settings.max_body
         self.gzip_min = bidder.settings.gzip_min
-        self._on_start = on_start
+        self._upkeep = upkeep
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- shared --------------------------------------------------------------------------------------
@@ -98,8 +99,8 @@ class App:
     async def _start(self) -> None:
         if not self.bidder.ready:
             self.bidder.warm_up()
-        if self._on_start is not None:
-            await self._on_start()
+        if self._upkeep is not None:
+            self._tasks.append(asyncio.ensure_future(self._upkeep.run()))
 
     # --- ASGI ----------------------------------------------------------------------------------------
 
@@ -218,6 +219,8 @@ class App:
         return b"".join(chunks)
 
     def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
         self.bidder.close()
 
 

@@ -7,6 +7,7 @@ import logging
 from bidder.app import App
 from bidder.service import Bidder
 from bidder.settings import Settings, from_env, to_env
+from bidder.upkeep import Upkeep
 
 log = logging.getLogger("rtb.bidder")
 
@@ -19,7 +20,9 @@ def create_app() -> App:
     bidder.warm_up()
     log.info("bidder ready: %d campaigns, %d lines, model %s", len(bidder.engine.index.campaigns),
              bidder.engine.index.n, bidder.engine.model.version)
-    return App(bidder)
+    s = bidder.settings
+    upkeep = Upkeep(bidder) if s.control_url or s.model else None
+    return App(bidder, upkeep)
 
 
 def serve(settings: Settings) -> None:

@@ -54,6 +54,11 @@ class Bidder:
         self.fallback = FallbackPricer()
         if campaigns is None:
             campaigns = load_campaigns(settings.campaigns)
+        if model is None and settings.model:
+            from bidder.models import load_model
+
+            model = load_model(settings.model, settings.ltv_model or None, settings.users or None)
+        self.upkeep_status: dict[str, object] = {}  # filled by bidder.upkeep when it runs
         self.engine = Engine(settings, campaigns, model or PriorModel(), self.signer, self.budget,
                              self.stats, self.breaker, self.fallback, clock)
         self.campaign_source = "control" if settings.control_url else "file"
@@ -65,6 +70,10 @@ class Bidder:
 
         value.warm_up()
         pricing.warm_up()
+        if self.settings.model:
+            from bidder.models import warm_up
+
+            warm_up()
         self.engine.bid(b'{"id":"warm-up","imp":[{"id":"1","banner":{"w":1,"h":1}}]}')
         self.stats.requests -= 1
         self.ready = True
@@ -163,6 +172,7 @@ class Bidder:
             "budgets": self.budget.stats(),
             "events": dict(s.events),
             "campaign_source": self.campaign_source,
+            **self.upkeep_status,
             "active_campaigns": len(self.engine.index.campaigns),
             "lines": self.engine.index.n,
         }

@@ -19,7 +19,7 @@ from connectors.transport import PlatformResponse
 
 from .support import decision
 
-SCHEMA = Path("/work/shared/openrtb/schema/openrtb26-BidResponse-strict.schema.json")
+SCHEMA = Path(__file__).resolve().parents[3] / "shared/openrtb/schema/openrtb26-BidResponse-strict.schema.json"
 
 
 def response(status: int = 200, body: object = None, raw: bytes | None = None,

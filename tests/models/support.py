@@ -7,7 +7,7 @@ import numpy as np
 from bidder.campaign import BidSettings, Budget, Campaign, Creative
 from bidder.value import Lines
 
-LTV_DATA = Path("/work/shared/ltv")
+LTV_DATA = Path(__file__).resolve().parents[3] / "shared" / "ltv"  # shared/ sits beside the repo
 
 
 def campaign(cid: str, value: float = 20.0) -> Campaign:

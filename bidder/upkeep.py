@@ -1,0 +1,156 @@
+"""A worker's background upkeep: campaign state from the control plane, model artefacts from disk.
+
+Both are pulled, never pushed, so the bidder depends on neither: when the control plane is down the
+bidder keeps bidding on its last good snapshot (kept in the data directory, so it survives a
+restart too) and says so in ``/status``; a new model artefact that fails to load is refused with its
+error in ``/status`` and the old model keeps serving. A swap is one reference assignment between two
+requests (``Engine.load``), so no request is dropped or sees a half-swapped state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import httpx
+import msgspec
+
+from bidder.campaign import CampaignError, parse_campaigns
+from bidder.service import Bidder
+from bidder.value import ValueModel
+
+log = logging.getLogger("rtb.bidder")
+
+POLL_SECONDS = 0.25
+SNAPSHOT = "campaigns-snapshot.json"
+
+
+class _Snapshot(msgspec.Struct):
+    version: int
+    campaigns: list[msgspec.Raw]
+
+
+def load_model(settings_model: str, ltv: str, users: str) -> ValueModel:
+    from bidder.models import load_model as load
+
+    return load(settings_model, ltv or None, users or None)
+
+
+class Upkeep:
+    def __init__(self, bidder: Bidder, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.bidder = bidder
+        s = bidder.settings
+        self._snapshot = Path(s.data_dir) / SNAPSHOT
+        self._client = (
+            httpx.AsyncClient(base_url=s.control_url, transport=transport, timeout=2.0,
+                              headers={"authorization": f"Bearer {s.control_key}"} if s.control_key else {})
+            if s.control_url else None
+        )
+        self._etag = ""
+        # An artefact is a .json naming its .npz: watch both, so a copy that lands in two steps is
+        # retried when its second half arrives.
+        files = [p for p in (s.model, s.ltv_model, s.users) if p]
+        self._model_files = files + [str(Path(p).with_suffix(".npz")) for p in files if p.endswith(".json")]
+        self._mtimes = self._stat()
+        self.status = bidder.upkeep_status
+        self.status.update(control=None, model_error=None)
+        if self._client is not None:
+            self.status["control"] = {"url": s.control_url, "reachable": None, "version": None, "error": None}
+            self._restore()
+
+    # --- campaigns from the control plane ----------------------------------------------------------
+
+    def _restore(self) -> None:
+        """Start from the last snapshot the control plane gave, if any (else the campaign file)."""
+        if not self._snapshot.exists():
+            return
+        try:
+            snap = msgspec.json.decode(self._snapshot.read_bytes(), type=_Snapshot)
+            campaigns = parse_campaigns(msgspec.json.encode({"campaigns": snap.campaigns}))
+        except (msgspec.DecodeError, CampaignError) as exc:
+            log.error("ignoring the campaign snapshot %s: %s", self._snapshot, exc)
+            return
+        self.bidder.engine.load(campaigns)
+        self._etag = f'"{snap.version}"'
+        self._control()["version"] = snap.version
+
+    def _control(self) -> dict[str, object]:
+        return self.status["control"]  # type: ignore[return-value]
+
+    async def pull_campaigns(self) -> bool:
+        """One conditional GET; True when a new campaign set was loaded."""
+        assert self._client is not None
+        state = self._control()
+        try:
+            r = await self._client.get("/api/v1/bidder/campaigns",
+                                       headers={"if-none-match": self._etag} if self._etag else {})
+        except httpx.HTTPError as exc:
+            state.update(reachable=False, error=f"{type(exc).__name__}: {exc}")
+            return False
+        if r.status_code == 304:
+            state.update(reachable=True, error=None)
+            return False
+        if r.status_code != 200:
+            state.update(reachable=False, error=f"HTTP {r.status_code}")
+            return False
+        try:
+            snap = msgspec.json.decode(r.content, type=_Snapshot)
+            campaigns = parse_campaigns(msgspec.json.encode({"campaigns": snap.campaigns}))
+        except (msgspec.DecodeError, CampaignError) as exc:
+            # A bad push is refused whole: the last good campaigns keep bidding.
+            state.update(reachable=True, error=f"refused campaign state: {exc}")
+            return False
+        self.bidder.engine.load(campaigns)
+        tmp = self._snapshot.with_suffix(".tmp")
+        tmp.write_bytes(r.content)
+        os.replace(tmp, self._snapshot)
+        self._etag = r.headers.get("etag", f'"{snap.version}"')
+        state.update(reachable=True, error=None, version=snap.version)
+        log.info("campaigns version %d from the control plane: %d campaigns", snap.version, len(campaigns))
+        return True
+
+    # --- the model ---------------------------------------------------------------------------------
+
+    def _stat(self) -> list[float]:
+        out = []
+        for p in self._model_files:
+            try:
+                out.append(os.stat(p).st_mtime)
+            except OSError:
+                out.append(-1.0)
+        return out
+
+    async def check_model(self) -> bool:
+        """Swap in the model when its files changed; True when a new model serves."""
+        mtimes = self._stat()
+        if mtimes == self._mtimes:
+            return False
+        self._mtimes = mtimes
+        s = self.bidder.settings
+        try:
+            model = await asyncio.to_thread(load_model, s.model, s.ltv_model, s.users)
+        except (ValueError, OSError) as exc:  # ModelError is a ValueError
+            self.status["model_error"] = str(exc)
+            log.error("model not swapped, the old one keeps serving: %s", exc)
+            return False
+        self.bidder.engine.load(self.bidder.engine.index.campaigns, model)
+        self.status["model_error"] = None
+        log.info("model %s serving", model.version)
+        return True
+
+    async def run(self) -> None:
+        while True:
+            try:
+                if self._client is not None:
+                    await self.pull_campaigns()
+                if self._model_files:
+                    await self.check_model()
+            except Exception:  # upkeep must never die: log and try again next tick
+                log.exception("bidder upkeep failed")
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
