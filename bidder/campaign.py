@@ -75,6 +75,7 @@ class Campaign(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     platform: Platform = "openrtb"
     status: Status = "active"
     seat: str = ""
+    bundle: str = ""  # the app this campaign advertises (app-install ads): bid.bundle, blocked by bapp
     targeting: Targeting = Targeting()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable
 from typing import NamedTuple
 
 import msgspec
@@ -255,6 +254,8 @@ class Engine:
             m &= ~idx.any_of(idx.creative_cat, (c.upper() for c in req.bcat))
         if req.badv:
             m &= ~idx.any_of(idx.advertiser, (a.lower() for a in req.badv))
+        if req.bapp:
+            m &= ~idx.any_of(idx.advertised_app, (a.lower() for a in req.bapp))
         if req.wseat:
             m &= idx.any_of(idx.seat, req.wseat)
         if req.bseat:

@@ -99,6 +99,7 @@ class Index:
         self.deal: dict[str, int] = defaultdict(int)
         self.seat: dict[str, int] = defaultdict(int)
         self.advertiser: dict[str, int] = defaultdict(int)
+        self.advertised_app: dict[str, int] = defaultdict(int)
         # Creative side: what an impression offers and what a request blocks.
         self.banner_size: dict[tuple[int, int], int] = defaultdict(int)
         self.media: dict[str, int] = defaultdict(int)  # format -> lines
@@ -136,6 +137,8 @@ class Index:
                 self.open |= bit
             self.seat[c.seat or default_seat] |= bit
             self.advertiser[c.advertiser.lower()] |= bit
+            if c.bundle:
+                self.advertised_app[c.bundle.lower()] |= bit
             self.media[cr.format] |= bit
             if cr.format == "banner":
                 self.banner_size[(cr.w, cr.h)] |= bit
@@ -151,8 +154,8 @@ class Index:
 
         for dim in (self.country, self.region, self.device_type, self.os, self.category):
             dim.freeze()
-        for name in ("domain", "bundle", "blocked", "deal", "seat", "advertiser", "banner_size", "media",
-                     "mime", "duration", "creative_cat", "attr"):
+        for name in ("domain", "bundle", "blocked", "deal", "seat", "advertiser", "advertised_app",
+                     "banner_size", "media", "mime", "duration", "creative_cat", "attr"):
             setattr(self, name, dict(getattr(self, name)))
 
     def any_of(self, table: dict[str, int] | dict[int, int], keys: Iterable[object]) -> int:

@@ -36,6 +36,8 @@ class Writer:
             if not cr.nurl_markup:
                 static["adm"] = cr.adm
             static["adomain"] = [c.advertiser]
+            if c.bundle:
+                static["bundle"] = c.bundle
             static["cid"] = c.id
             static["crid"] = cr.id
             if cr.cat:

@@ -171,6 +171,13 @@ def test_badv_blocks_the_advertiser(make_bidder) -> None:
     assert run(b, req(badv=["other.com"]))[0] == 200
 
 
+def test_bapp_blocks_campaigns_advertising_that_app(make_bidder) -> None:
+    b = only(make_bidder, campaign(bundle="com.game.install"))
+    assert run(b, req(bapp=["com.game.install"]))[0] == 204
+    status, resp = run(b, req(bapp=["com.other"]))
+    assert status == 200 and bids(resp)[0]["bundle"] == "com.game.install"
+
+
 def test_battr_blocks_creative_attributes(make_bidder) -> None:
     b = only(make_bidder, campaign(creatives=[{"id": "c", "w": 300, "h": 250, "attr": [13], "adm": "a"}]))
     r = req()
