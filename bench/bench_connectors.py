@@ -74,7 +74,7 @@ def _batch_runner(loop: asyncio.AbstractEventLoop, kind: str, memory: bool) -> C
 
 
 def test_translate_tradedesk_bid(benchmark: Any) -> None:
-    t = TradeDesk("seat", "key")
+    t = TradeDesk("seat", "key", "bench-secret")
     d = DECISIONS[0]
     benchmark(lambda: msgspec.json.encode(t.requests(d)[0].json))
 

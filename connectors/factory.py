@@ -3,8 +3,9 @@
 ``<platform>`` is basic (translator and transport only), ``<platform>_smart`` adds the shield: a budget
 manager, a rate limiter, a circuit breaker and a fallback pricer. Credentials and the budget come from
 explicit arguments, else from ``<PREFIX>_<NAME>`` environment variables (``GOOGLE_ADS_API_KEY``,
-``META_BUSINESS_ID``, ``TRADEDESK_BUDGET`` in USD, ...). ``mock=True`` talks to a ``FakePlatform`` and
-needs no credentials. Unknown options are refused with their names.
+``META_BUSINESS_ID``, ``TRADEDESK_BUDGET`` in USD, ...; ``TRADEDESK_NOTICE_SECRET`` falls back to the
+bidder's ``RTB_NOTICE_SECRET``). ``mock=True`` talks to a ``FakePlatform`` and needs no credentials (fixed
+test values stand in for them). Unknown options are refused with their names.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class Spec(msgspec.Struct, frozen=True):
     budget_usd: float
     limit: RateLimit
     build: Callable[..., Translator]
+    fallback_env: dict[str, str] = {}  # option -> environment variable read when <PREFIX>_<NAME> is unset
+    wall: bool = False  # the translator takes the connector clock's wall time (``wall=clock.time``)
 
 
 PLATFORMS: dict[str, Spec] = {
@@ -57,8 +60,9 @@ PLATFORMS: dict[str, Spec] = {
                        500.0, DEFAULT_LIMITS["google_ads"],
                        lambda api_key, **kw: GoogleAds(developer_token=api_key, **kw)),
     "meta": Spec("META", ("access_token", "business_id"), (), 400.0, DEFAULT_LIMITS["meta"], Meta),
-    "tradedesk": Spec("TRADEDESK", ("api_key", "partner_id"), ("notice_url",), 600.0,
-                      DEFAULT_LIMITS["tradedesk"], TradeDesk),
+    "tradedesk": Spec("TRADEDESK", ("api_key", "partner_id", "notice_secret"), ("notice_url", "bid_ttl"), 600.0,
+                      DEFAULT_LIMITS["tradedesk"], TradeDesk,
+                      fallback_env={"notice_secret": "RTB_NOTICE_SECRET"}, wall=True),
     # TikTok limits by QPS per app and endpoint; 10 calls a second is a conservative assumption.
     "tiktok": Spec("TIKTOK", ("access_token", "advertiser_id"), (), 500.0, RateLimit(600, 60.0), TikTok),
 }
@@ -86,7 +90,9 @@ def new_connector(kind: str, mock: bool = False, **config: Any) -> Connector:
     def option(name: str) -> Any:
         if name in config:
             return config[name]
-        return env.get(f"{spec.env}_{name.upper()}")
+        value = env.get(f"{spec.env}_{name.upper()}")
+        fallback = spec.fallback_env.get(name)
+        return env.get(fallback) if fallback and not value else value
 
     creds: dict[str, str] = {}
     for name in spec.required + spec.optional:
@@ -95,11 +101,13 @@ def new_connector(kind: str, mock: bool = False, **config: Any) -> Connector:
             creds[name] = str(value)
         elif name in spec.required:
             if not mock:
-                raise ConfigError(kind, f"missing {name}: pass {name}=... or set {spec.env}_{name.upper()}")
+                fallback = spec.fallback_env.get(name)
+                raise ConfigError(kind, f"missing {name}: pass {name}=... or set {spec.env}_{name.upper()}"
+                                        + (f" (or {fallback})" if fallback else ""))
             creds[name] = MOCK_ID if name.endswith("_id") else "mock"
-    translator = spec.build(**creds)
-
     clock: Clock = config.get("clock") or MonotonicClock()
+    translator = spec.build(**creds, wall=clock.time) if spec.wall else spec.build(**creds)
+
     client: httpx.AsyncClient | None = config.get("client")
     owns = client is None
     if client is None:

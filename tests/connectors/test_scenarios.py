@@ -183,6 +183,10 @@ def test_explicit_arguments_win_over_the_environment() -> None:
     [
         ("bing_ads", {}, "unknown connector kind; known: google_ads, google_ads_smart"),
         ("tradedesk_smart", {"api_key": "k"}, "missing partner_id: pass partner_id=... or set TRADEDESK_PARTNER_ID"),
+        ("tradedesk", {"api_key": "k", "partner_id": "p"},
+         r"missing notice_secret: pass notice_secret=\.\.\. or set TRADEDESK_NOTICE_SECRET \(or RTB_NOTICE_SECRET\)"),
+        ("tradedesk", {"api_key": "k", "partner_id": "p", "notice_secret": "s", "bid_ttl": "soon"},
+         "bid_ttl must be a whole number of seconds > 0, got 'soon'"),
         ("meta", {"access_token": "t", "business_id": "b", "budgett": 5}, r"unknown option\(s\) budgett"),
         ("tiktok_smart", {"access_token": "t", "advertiser_id": "a", "budget": "lots"}, "budget must be a number"),
         ("tiktok_smart", {"access_token": "t", "advertiser_id": "a", "budget": -5}, "budget must be a finite"),

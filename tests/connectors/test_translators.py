@@ -71,7 +71,7 @@ def test_tiktok_sends_currency_units() -> None:
 
 
 def test_tradedesk_bid_response_is_valid_openrtb() -> None:
-    built = TradeDesk("seat-1", "key").bid_response(decision(3, bid_id="b-1"))
+    built = TradeDesk("seat-1", "key", "secret").bid_response(decision(3, bid_id="b-1"))
     assert isinstance(built, BidResponse)
     doc = json.loads(msgspec.json.encode(built))
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_bytes())).validate(doc)
@@ -85,10 +85,11 @@ def test_tradedesk_bid_response_is_valid_openrtb() -> None:
 def test_tradedesk_needs_the_auction() -> None:
     d = msgspec.structs.replace(decision(3), auction=None)
     with pytest.raises(BadDecision, match="needs the auction"):
-        TradeDesk("s", "k").requests(d)
+        TradeDesk("s", "k", "secret").requests(d)
 
 
-@pytest.mark.parametrize("translator", [GoogleAds("1", "t"), Meta("b", "t"), TikTok("a", "t"), TradeDesk("s", "k")],
+@pytest.mark.parametrize("translator",
+                         [GoogleAds("1", "t"), Meta("b", "t"), TikTok("a", "t"), TradeDesk("s", "k", "secret")],
                          ids=lambda t: t.platform)
 @pytest.mark.parametrize("raw", [b"", b"null", b"\xff\xfe", b'{"error": "flat string"}', b"[]"])
 def test_unreadable_error_bodies_are_malformed_responses(translator: object, raw: bytes) -> None:
