@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+
+# What a granian server prints once its worker serves: our app's line, then granian's own.
+BIDDER_READY = ("bidder ready", "Started worker-1 runtime")
 
 
 def free_port() -> int:
@@ -19,14 +23,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(args: Sequence[str], ready: str, env: dict[str, str] | None = None,
-            timeout: float = 60.0) -> Iterator[list[str]]:
-    """Run ``python -m control.cli *args`` until the block ends; returns once a line of its output
-    contains ``ready`` (the lines seen so far are yielded, and keep growing)."""
+def running(args: Sequence[str], ready: Sequence[str] = BIDDER_READY, env: dict[str, str] | None = None,
+            timeout: float = 90.0) -> Iterator[list[str]]:
+    """Run ``python -m control.cli *args`` until the block ends. Returns once its output has shown
+    each of ``ready`` in order; the lines seen so far are yielded, and keep growing. The process runs
+    in its own process group, which is stopped whole: granian's workers go with their master."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "control.cli", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **(env or {})}, start_new_session=True,
     )
     lines: list[str] = []
     seen: queue.Queue[str | None] = queue.Queue()
@@ -41,23 +46,32 @@ def running(args: Sequence[str], ready: str, env: dict[str, str] | None = None,
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
-        while True:
+        wanted = list(ready)
+        while wanted:
             try:
                 line = seen.get(timeout=timeout)
             except queue.Empty:
-                raise AssertionError(f"no {ready!r} within {timeout}s:\n{''.join(lines)}") from None
+                raise AssertionError(f"no {wanted[0]!r} within {timeout}s:\n{''.join(lines)}") from None
             if line is None:
-                raise AssertionError(f"process exited ({proc.wait()}) before {ready!r}:\n{''.join(lines)}")
-            if ready in line:
-                break
+                raise AssertionError(f"process exited ({proc.wait()}) before {wanted[0]!r}:\n{''.join(lines)}")
+            if wanted[0] in line:
+                wanted.pop(0)
         yield lines
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         reader.join(timeout=15)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -23,7 +23,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     data: Path = tmp_path_factory.mktemp(f"data-{request.param}")
     env = {"RTB_NOTICE_SECRET": SECRET, "RTB_MAX_BODY": str(MAX_BODY), "RTB_DATA_DIR": str(data)}
     args = ["bidder", "--interface", request.param, "--bind", f"127.0.0.1:{port}"]
-    with running(args, "bidder ready", env=env):
+    with running(args, env=env):
         yield f"http://127.0.0.1:{port}"
 
 

@@ -22,7 +22,7 @@ def test_concurrent_bids_and_notices_never_book_more_than_the_budget(tmp_path: P
     camp.write_text(json.dumps({"campaigns": [campaign(budget={"total": BUDGET})]}))
     port = free_port()
     env = {"RTB_NOTICE_SECRET": SECRET, "RTB_DATA_DIR": str(tmp_path / "data"), "RTB_CAMPAIGNS": str(camp)}
-    with running(["bidder", "--interface", interface, "--bind", f"127.0.0.1:{port}"], "bidder ready", env=env):
+    with running(["bidder", "--interface", interface, "--bind", f"127.0.0.1:{port}"], env=env):
         base = f"http://127.0.0.1:{port}"
 
         async def storm() -> list[dict]:
