@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 # What a granian server prints once its worker serves: our app's line, then granian's own.
-BIDDER_READY = ("bidder ready", "Started worker-1 runtime")
+BIDDER_READY = ("bidder ready", "Started worker-1")
 
 
 def free_port() -> int:
