@@ -148,3 +148,14 @@ def test_events_feed_pages_through_notices(make_bidder) -> None:
     page2 = json.loads(b.events(f"after={page['next']}")[2])
     assert [e["kind"] for e in page2["events"]] == ["bill"] and page2["next"] == 3
     assert page2["events"][0]["cost"] == 1000
+
+
+def test_signature_is_hmac_sha256_of_the_signed_fields() -> None:
+    import base64
+    import hmac
+
+    for secret in (b"short", b"k" * 64, b"long" * 40):
+        nurl = Signer(secret, "https://x").urls("b1", "imp 1", "c", "r", "2.5", "USD", 99, True)[0]
+        fields = "\x1f".join(["b1", "imp 1", "c", "r", "2.5", "USD", "99", "1"]).encode()
+        want = base64.urlsafe_b64encode(hmac.digest(secret, fields, "sha256")[:16]).rstrip(b"=").decode()
+        assert f"&s={want}&" in nurl
