@@ -15,6 +15,7 @@ import os
 import platform
 import queue
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path(os.environ.get("RTB_SHARED", REPO.parent / "shared")) / "openrtb/samples/iab-2.6-spec/request-1-simple-banner.json"
+SAMPLE = REPO.parent / "shared" / "openrtb" / "samples" / "iab-2.6-spec" / "request-1-simple-banner.json"
 PATH = "/openrtb2/bid"
 SERVER_CPU, LOAD_CPU = 0, 1
 SERVERS = ("baseline", "asgi", "rsgi")
@@ -48,6 +49,7 @@ def register(sub: Any) -> None:
     p.add_argument("--duration", type=float, default=10.0, help="seconds per HTTP run")
     p.add_argument("--repeat", type=int, default=3, help="interleaved throughput rounds per server")
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
+    p.add_argument("--request", type=Path, default=SAMPLE, help="bid request body (default: the IAB simple banner)")
     p.add_argument("--quick", action="store_true", help="short runs for a smoke test (numbers are rough)")
     p.add_argument("--json", type=Path, help="also write every number and the machine facts to this file")
     p.set_defaults(handler=_bench)
@@ -77,8 +79,8 @@ def _bench(args: argparse.Namespace) -> int:
     if not {SERVER_CPU, LOAD_CPU} <= cpus:
         raise BenchError(f"rtb bench pins the server to CPU {SERVER_CPU} and the load to CPU {LOAD_CPU}; "
                          f"this process may only use CPUs {sorted(cpus)}")
-    body = SAMPLE.read_bytes()
-    report: dict[str, Any] = {"machine": _machine(), "plan": plan.__dict__, "request": str(SAMPLE)}
+    body = args.request.read_bytes()
+    report: dict[str, Any] = {"machine": _machine(), "plan": plan.__dict__, "request": str(args.request)}
     report["decision"] = [_decision(n, body, plan.calls) for n in (plan.campaigns, 10 * plan.campaigns)]
     with tempfile.TemporaryDirectory(prefix="rtb-bench-") as tmp:
         report.update(_http(plan, body, Path(tmp)))
@@ -97,7 +99,10 @@ def _machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             return "missing"
 
-    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False).stdout
+    try:
+        wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False).stdout
+    except FileNotFoundError:
+        raise BenchError("wrk is not installed (Debian: apt-get install wrk; scripts/test installs it)") from None
     return {
         "nproc": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),
@@ -143,7 +148,7 @@ def _decision(n: int, body: bytes, calls: int) -> dict[str, Any]:
             bid = bidder.engine.bid
             status = bid(body).status
             if status != 200:
-                raise BenchError(f"the bidder answered {status}, not a bid, to {SAMPLE.name} with {n} campaigns")
+                raise BenchError(f"the bidder answered {status}, not a bid, to the request with {n} campaigns")
             clock = time.perf_counter_ns
             times = [0] * calls
             with _pinned(SERVER_CPU):
@@ -184,16 +189,18 @@ def _matching(bidder: Any, body: bytes) -> int:
 
 
 class Server:
-    """One server process pinned to ``SERVER_CPU``, ready once a line of its output contains ``ready``."""
+    """One server process (its own process group) pinned to ``SERVER_CPU``; ready once its output has
+    shown each of ``ready`` in order and its port accepts connections."""
 
-    def __init__(self, name: str, cmd: Sequence[str], ready: str, env: dict[str, str]) -> None:
-        self.name, self.ready = name, ready
+    def __init__(self, name: str, cmd: Sequence[str], ready: Sequence[str], env: dict[str, str]) -> None:
+        self.name, self.ready = name, list(ready)
         self.port = _free_port()
         self.lines: list[str] = []
         self._seen: queue.Queue[str | None] = queue.Queue()
         self.proc = subprocess.Popen(
             ["taskset", "-c", str(SERVER_CPU), *cmd, *self._bind_args()],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env={**os.environ, **env},
+            start_new_session=True,
         )
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
@@ -212,15 +219,25 @@ class Server:
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
-        while True:
+        wanted = list(self.ready)
+        while wanted:
             try:
                 line = self._seen.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise BenchError(f"{self.name}: no {self.ready!r} within {timeout:.0f}s:\n{self.output}") from None
+                raise BenchError(f"{self.name}: no {wanted[0]!r} within {timeout:.0f}s:\n{self.output}") from None
             if line is None:
-                raise BenchError(f"{self.name} exited ({self.proc.wait()}) before {self.ready!r}:\n{self.output}")
-            if self.ready in line:
+                raise BenchError(f"{self.name} exited ({self.proc.wait()}) before {wanted[0]!r}:\n{self.output}")
+            if wanted[0] in line:
+                wanted.pop(0)
+        # Granian's worker opens its listener around the time it logs "Started": poll briefly to be sure.
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{self.name}: port {self.port} refuses connections:\n{self.output}") from None
+                time.sleep(0.05)
 
     @property
     def output(self) -> str:
@@ -231,15 +248,26 @@ class Server:
         return f"http://127.0.0.1:{self.port}{PATH}"
 
     def stop(self) -> None:
-        self.proc.terminate()
+        # The whole group: a worker still starting up when its master is told to stop can outlive it.
+        _signal_group(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self._reader.join(timeout=15)
-        if self.proc.stdout is not None:
+        self._reader.join(timeout=15)  # EOF once every process holding the pipe is gone
+        if self._reader.is_alive():
+            _signal_group(self.proc.pid, signal.SIGKILL)
+            self._reader.join(timeout=15)
+        if self.proc.stdout is not None and not self._reader.is_alive():
             self.proc.stdout.close()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _free_port() -> int:
@@ -271,17 +299,23 @@ def _bid_counts(server: Server) -> tuple[int, int]:
     return int(s["requests"]), int(s["bids"])
 
 
-def _start(tmp: Path, campaigns: int) -> list[Server]:
+def _start(stack: ExitStack, tmp: Path, campaigns: int) -> list[Server]:
+    """The baseline and both bidders, started together (the bidders compile their kernels meanwhile)."""
     env = {"RTB_CAMPAIGNS": str(_synthetic_file(campaigns, tmp / "campaigns.json")),
            "RTB_NOTICE_SECRET": secrets.token_hex(32)}
     granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
                "--http", "1", "--no-ws"]
-    servers = [Server("baseline", granian, "Started worker", {})]
+    bidder = [sys.executable, "-m", "control.cli", "bidder", "--interface"]
+    specs: list[tuple[str, list[str], list[str], dict[str, str]]] = [("baseline", granian, ["Started worker"], {})]
     for interface in ("asgi", "rsgi"):
         data = tmp / f"data-{interface}"
         data.mkdir()
-        servers.append(Server(interface, [sys.executable, "-m", "control.cli", "bidder", "--interface", interface],
-                              "bidder ready", {**env, "RTB_DATA_DIR": str(data)}))
+        specs.append((interface, [*bidder, interface], ["bidder ready", "Started worker"],
+                      {**env, "RTB_DATA_DIR": str(data)}))
+    servers = []
+    for name, cmd, ready, extra in specs:
+        servers.append(Server(name, cmd, ready, extra))
+        stack.callback(servers[-1].stop)
     return servers
 
 
@@ -291,15 +325,14 @@ def _http(plan: Plan, body: bytes, tmp: Path) -> dict[str, Any]:
     lua = tmp / "post.lua"
     lua.write_text(wrk.script(body))
     with ExitStack() as stack:
-        servers = _start(tmp, plan.campaigns)
-        for s in servers:
-            stack.callback(s.stop)
+        servers = _start(stack, tmp, plan.campaigns)
         for s in servers:
             s.wait_ready()
             status, answer = _request(s.port, "POST", PATH, body)
             if status != 200 or not answer:
-                raise BenchError(f"{s.name} answered {status} {answer[:200]!r} to {SAMPLE.name}; "
+                raise BenchError(f"{s.name} answered {status} {answer[:200]!r} to the request; "
                                  f"the benchmark measures bids\n{s.output}")
+        for s in servers:  # untimed, once all are up: the bidders' start-up work is done by then
             wrk.run(s.url, lua, plan.warm_up, plan.connections, cpu=LOAD_CPU)
 
         runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
@@ -307,7 +340,7 @@ def _http(plan: Plan, body: bytes, tmp: Path) -> dict[str, Any]:
             for s in servers:
                 runs[s.name].append(_throughput(s, lua, plan))
 
-        throughput = {}
+        throughput: dict[str, dict[str, Any]] = {}
         for name, rs in runs.items():
             good = [r["rps"] for r in rs if not r["failed"]]
             throughput[name] = {"median_rps": statistics.median(good) if good else None,
@@ -351,7 +384,7 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
 
     rows = [("", "", "median", "p99", "p99.9", "req/s", "ratio", "target", "notes")]
     for d in report["decision"]:
-        target = f"<={TARGETS['median_us']:.0f}/{TARGETS['p99_us']:.0f} us" if d["campaigns"] == plan.campaigns else ""
+        target = f"<={TARGETS['median_us']:.0f}/{TARGETS['p99_us']:.0f} us" if d["campaigns"] == 1000 else ""
         rows.append(("decision", f"{d['campaigns']} campaigns", num(d["median_us"], " us"), num(d["p99_us"], " us"),
                      num(d["p999_us"], " us"), "", "", target, f"{d['matching']} match, {d['calls']:,} calls"))
     for name in SERVERS:
