@@ -286,7 +286,8 @@ class Engine:
                 mm &= ~idx.any_of(idx.attr, battr)
             if not mm:
                 continue
-            c = msgspec.structs.replace(ctx, fmt=_FMT[fmt], w=w, h=h)
+            c = Context(_FMT[fmt], ctx.device_type, ctx.os, ctx.country, ctx.region, ctx.inventory,
+                        ctx.publisher, ctx.hour_of_week, w, h, ctx.user_id)
             if not private:
                 floor = self._floor(imp.bidfloor, imp.bidfloorcur)
                 if floor is None:
