@@ -50,6 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument("--repeat", type=int, default=3, help="interleaved throughput rounds per server")
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
     p.add_argument("--request", type=Path, default=SAMPLE, help="bid request body (default: the IAB simple banner)")
+    p.add_argument("--model", type=Path, help="a CTR model artefact (.json) for the bidder instead of the priors")
     p.add_argument("--quick", action="store_true", help="short runs for a smoke test (numbers are rough)")
     p.add_argument("--json", type=Path, help="also write every number and the machine facts to this file")
     p.set_defaults(handler=_bench)
@@ -80,7 +81,10 @@ def _bench(args: argparse.Namespace) -> int:
         raise BenchError(f"rtb bench pins the server to CPU {SERVER_CPU} and the load to CPU {LOAD_CPU}; "
                          f"this process may only use CPUs {sorted(cpus)}")
     body = args.request.read_bytes()
-    report: dict[str, Any] = {"machine": _machine(), "plan": plan.__dict__, "request": str(args.request)}
+    if args.model:  # the servers inherit it; the in-process decision reads it through from_env
+        os.environ["RTB_MODEL"] = str(args.model.resolve())
+    report: dict[str, Any] = {"machine": _machine(), "plan": plan.__dict__, "request": str(args.request),
+                              "model": os.environ.get("RTB_MODEL", "") or "prior"}
     report["decision"] = [_decision(n, body, plan.calls) for n in (plan.campaigns, 10 * plan.campaigns)]
     with tempfile.TemporaryDirectory(prefix="rtb-bench-") as tmp:
         report.update(_http(plan, body, Path(tmp)))
@@ -142,7 +146,8 @@ def _decision(n: int, body: bytes, calls: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="rtb-bench-") as tmp:
         campaigns = load_campaigns(_synthetic_file(n, Path(tmp) / "campaigns.json"))
-        bidder = Bidder(from_env({}, data_dir=tmp, notice_secret=secrets.token_hex(32)), campaigns)
+        model = os.environ.get("RTB_MODEL", "")
+        bidder = Bidder(from_env({}, data_dir=tmp, notice_secret=secrets.token_hex(32), model=model), campaigns)
         try:
             bidder.warm_up()
             bid = bidder.engine.bid
