@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class Param:
     maximum: int | None = None
     description: str = ""
     format: str = ""  # OpenAPI string format, e.g. "date"
+    pattern: str = ""
 
 
 @dataclass
@@ -79,11 +81,13 @@ def _query(ep: Endpoint, request: Request) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for p in ep.query:
         raw = request.query_params.get(p.name)
-        if raw is None or raw == "":
+        if raw is None:
             if p.required:
                 raise BadRequest(f"query parameter {p.name!r} is required", field=p.name)
             out[p.name] = None
             continue
+        if p.pattern and re.fullmatch(p.pattern, raw) is None:
+            raise BadRequest(f"query parameter {p.name!r} must match {p.pattern}, got {raw!r}", field=p.name)
         if p.enum and raw not in p.enum:
             raise BadRequest(f"query parameter {p.name!r} must be one of {', '.join(p.enum)}, got {raw!r}",
                              field=p.name)
@@ -95,8 +99,10 @@ def _query(ep: Endpoint, request: Request) -> dict[str, Any]:
                 raise BadRequest(f"query parameter {p.name!r} must be an integer, got {raw!r}",
                                  field=p.name) from None
             if (p.minimum is not None and value < p.minimum) or (p.maximum is not None and value > p.maximum):
-                raise BadRequest(f"query parameter {p.name!r} must be in [{p.minimum}, {p.maximum}], got {value}",
-                                 field=p.name)
+                raise BadRequest(
+                    f"query parameter {p.name!r} must be in [{p.minimum}, {p.maximum}], got {value}",
+                    field=p.name,
+                )
         out[p.name] = value
     return out
 
@@ -131,7 +137,7 @@ async def _handle(ep: Endpoint, svc: Control, request: Request) -> Response:
     raw = await request.body()
     idem = request.headers.get("idempotency-key") if ep.method == "POST" and principal else None
     fingerprint = ""
-    if idem:
+    if idem and principal is not None:
         if len(idem) > 255:
             raise BadRequest("Idempotency-Key must be at most 255 characters", field="Idempotency-Key")
         fingerprint = hashlib.sha256(f"{ep.method} {request.url.path}\n".encode() + raw).hexdigest()
@@ -161,17 +167,17 @@ async def _run(ep: Endpoint, svc: Control, request: Request, principal: Principa
         ctx.body = decode(raw, ep.body)
     result = await ep.handler(ctx)
     response = result if isinstance(result, Response) else _json(ep.status, result)
-    if idem and principal and response.status_code < 500:
+    if idem and principal is not None and response.status_code < 500:
         svc.db.execute(
             "INSERT OR IGNORE INTO idempotency (key_id, idem_key, fingerprint, status, body, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (principal.key_id, idem, fingerprint, response.status_code, bytes(response.body), svc.clock.now()),
+            (principal.key_id, idem, fingerprint, response.status_code, bytes(response.body),
+             svc.clock.now()),
         )
     return response
 
 
-def _replay(svc: Control, principal: Principal | None, idem: str, fingerprint: str) -> Response | None:
-    assert principal is not None
+def _replay(svc: Control, principal: Principal, idem: str, fingerprint: str) -> Response | None:
     now = svc.clock.now()
     svc.db.execute("DELETE FROM idempotency WHERE created_at < ?", (now - IDEMPOTENCY_TTL,))
     row = svc.db.one(
@@ -183,4 +189,5 @@ def _replay(svc: Control, principal: Principal | None, idem: str, fingerprint: s
     if row["fingerprint"] != fingerprint:
         raise Conflict("this Idempotency-Key was used with a different request; use a new key",
                        field="Idempotency-Key")
-    return Response(row["body"], row["status"], {"Idempotent-Replayed": "true"}, media_type="application/json")
+    return Response(row["body"], row["status"], {"Idempotent-Replayed": "true"},
+                    media_type="application/json")

@@ -30,11 +30,20 @@ class MethodNotAllowed(ApiError):
     type = "method_not_allowed"
 
 
-def _route(ep: Endpoint, control: Control) -> Route:
-    async def endpoint(request: Request) -> Response:
-        return await handle(ep, control, request)
+def _routes(control: Control) -> list[Route]:
+    """One route per path, dispatching on the method, so a 405 lists every method the path has."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for ep in ENDPOINTS:
+        by_path.setdefault(ep.full_path, {})[ep.method] = ep
 
-    return Route(ep.full_path, endpoint, methods=[ep.method], name=ep.action)
+    def route(path: str, methods: dict[str, Endpoint]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await handle(methods[method], control, request)
+
+        return Route(path, endpoint, methods=list(methods))
+
+    return [route(path, methods) for path, methods in by_path.items()]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -42,12 +51,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return NotFound(f"no such endpoint: {request.method} {request.url.path}").response()
     if exc.status_code == 405:
-        return MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}").response()
+        response = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}").response()
+        response.headers.update(exc.headers or {})  # Allow: the methods that are
+        return response
     return BadRequest(str(exc.detail)).response()
 
 
-def create_app(settings: Settings | None = None, *, control: Control | None = None, **kwargs: Any) -> Starlette:
+def create_app(settings: Settings | None = None, *, control: Control | None = None,
+               **kwargs: Any) -> Starlette:
     """``kwargs`` go to ``Control`` (clock, copy generator, HTTP clients, sleep) when it is made here."""
+    owned = control is None  # a Control passed in belongs to the caller, who closes it
     ctl = control or Control(settings or Settings.from_env(), **kwargs)
     spec = msgspec.json.encode(document(ENDPOINTS))
 
@@ -69,8 +82,10 @@ def create_app(settings: Settings | None = None, *, control: Control | None = No
             yield
         finally:
             await ctl.stop()
+            if owned:
+                await ctl.close()
 
-    routes = [_route(ep, ctl) for ep in ENDPOINTS] + [
+    routes = _routes(ctl) + [
         Route("/openapi.json", openapi), Route("/metrics", metrics), Route("/health", health),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})

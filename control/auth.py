@@ -46,13 +46,18 @@ def _key_id(key: str) -> str | None:
     return key_id if sep and key_id and secret else None
 
 
+def new_key() -> str:
+    """A fresh key in the right format, e.g. for ``RTB_ADMIN_KEY`` when ``rtb up`` starts everything."""
+    return f"{_PREFIX}{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+
+
 class KeyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def create(self, scope: Scope, name: str = "", now: float = 0.0) -> str:
         """Store a new key and return it; this is the only time the plain key exists."""
-        key = f"{_PREFIX}{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+        key = new_key()
         self.add(key, scope, name, now)
         return key
 
@@ -62,7 +67,9 @@ class KeyStore:
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
         key_id = _key_id(key)
         if key_id is None:
-            raise ValueError(f"an API key looks like {_PREFIX}<id>_<secret>; use `rtb keys create` to make one")
+            raise ValueError(
+                f"an API key looks like {_PREFIX}<id>_<secret>; use `rtb keys create` to make one"
+            )
         self.db.execute(
             "INSERT INTO api_keys (id, hash, scope, name, created_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, scope = excluded.scope",

@@ -6,7 +6,7 @@ polling with ``If-None-Match`` sees each change exactly once and never a half-wr
 
 from __future__ import annotations
 
-import base64
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -18,23 +18,30 @@ from control.clock import Clock
 from control.db import Database
 from control.errors import BadRequest, Conflict, NotFound
 from control.planner import to_bidder
-from control.schemas import Audience, Campaign, CampaignCreate, CampaignPatch, CampaignStatus, Plan
+from control.schemas import (
+    Audience,
+    BidderSnapshot,
+    Campaign,
+    CampaignCreate,
+    CampaignPatch,
+    CampaignStatus,
+    Plan,
+)
 
 Notify = Callable[[str, dict[str, Any]], None]
 
 
+CURSOR = "^c[0-9]{1,18}$"  # opaque to clients; the position after which the next page starts
+
+
 def _cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+    return f"c{seq}"
 
 
 def _seq(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw[:1] != "s":
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("cursor is not one this API returned", field="cursor") from exc
+    if re.fullmatch(CURSOR, cursor) is None:
+        raise BadRequest("cursor is not one this API returned; pass next_cursor as given", field="cursor")
+    return int(cursor[1:])
 
 
 class CampaignStore:
@@ -42,6 +49,7 @@ class CampaignStore:
         self.db = db
         self.clock = clock
         self.notify: Notify = notify or (lambda _event, _data: None)
+        self._snapshot: tuple[int, bytes] = (-1, b"")
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -59,9 +67,9 @@ class CampaignStore:
             raise NotFound(f"no campaign {campaign_id!r}", campaign_id=campaign_id)
         return self._from_row(row)
 
-    def list(self, status: str | None, limit: int, cursor: str | None) -> tuple[list[Campaign], str | None]:
+    def page(self, status: str | None, limit: int, cursor: str | None) -> tuple[list[Campaign], str | None]:
         after = _seq(cursor) if cursor else 0
-        sql, params = "SELECT * FROM campaigns WHERE seq > ?", [after]
+        sql, params = "SELECT * FROM campaigns WHERE seq > ?", list[object]([after])
         if status:
             sql += " AND status = ?"
             params.append(status)
@@ -75,6 +83,14 @@ class CampaignStore:
 
     def version(self) -> int:
         return int(self.db.get_meta("campaigns_version", "0"))
+
+    def snapshot_json(self) -> tuple[int, bytes]:
+        """The encoded snapshot; every bidder asks for the same version, so it is built once."""
+        version = self.version()
+        if self._snapshot[0] != version:
+            version, campaigns = self.snapshot()
+            self._snapshot = (version, msgspec.json.encode(BidderSnapshot(version, campaigns)))
+        return self._snapshot
 
     def snapshot(self) -> tuple[int, list[BidderCampaign]]:
         with self.db.tx():
@@ -102,7 +118,8 @@ class CampaignStore:
               spec: CampaignCreate | None = None) -> Campaign:
         with self.db.tx():
             self.db.execute(
-                "UPDATE campaigns SET status = ?, reason = ?, plan = ?, spec = ?, updated_at = ? WHERE id = ?",
+                "UPDATE campaigns SET status = ?, reason = ?, plan = ?, spec = ?, updated_at = ? "
+                "WHERE id = ?",
                 (status, reason, msgspec.json.encode(plan).decode() if plan else None,
                  msgspec.json.encode(spec or c.request).decode(), self.clock.now(), c.campaign_id),
             )
@@ -143,7 +160,8 @@ class CampaignStore:
     # -- PlanSink ----------------------------------------------------------------------------------
 
     def pending_drafts(self) -> list[str]:
-        return [r["id"] for r in self.db.query("SELECT id FROM campaigns WHERE status = 'draft' ORDER BY seq")]
+        rows = self.db.query("SELECT id FROM campaigns WHERE status = 'draft' ORDER BY seq")
+        return [r["id"] for r in rows]
 
     def spec_of(self, campaign_id: str) -> CampaignCreate | None:
         row = self.db.one("SELECT spec FROM campaigns WHERE id = ? AND status = 'draft'", (campaign_id,))
@@ -160,7 +178,8 @@ def scale_budget(plan: Plan, factor: float) -> Plan:
     r = msgspec.structs.replace
     return r(plan, platforms=[
         r(pp, monthly_budget=round(pp.monthly_budget * factor, 6), ad_sets=[
-            r(s, monthly_budget=round(s.monthly_budget * factor, 6), daily_budget=round(s.daily_budget * factor, 6))
+            r(s, monthly_budget=round(s.monthly_budget * factor, 6),
+              daily_budget=round(s.daily_budget * factor, 6))
             for s in pp.ad_sets
         ])
         for pp in plan.platforms

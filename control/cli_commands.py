@@ -18,7 +18,8 @@ def register(sub: Any) -> None:
     create = ksub.add_parser("create", help="create an API key and print it (it is shown only this once)")
     create.add_argument("--scope", choices=["read", "write", "admin"], default="read")
     create.add_argument("--name", default="", help="a note to recognise the key by")
-    create.add_argument("--data-dir", help="the control plane's data directory (default $RTB_DATA_DIR or ./.data)")
+    create.add_argument("--data-dir",
+                        help="the control plane's data directory (default $RTB_DATA_DIR or ./.data)")
     create.set_defaults(handler=_keys_create)
 
 

@@ -142,7 +142,8 @@ class Client:
         result: dict[str, Any] = self._json("GET", f"/campaigns/{campaign_id}")
         return result
 
-    def wait_until_planned(self, campaign_id: str, timeout: float = 30.0, interval: float = 0.2) -> dict[str, Any]:
+    def wait_until_planned(self, campaign_id: str, timeout: float = 30.0,
+                           interval: float = 0.2) -> dict[str, Any]:
         """Poll until the campaign leaves ``draft``; returns it, ``active`` or ``failed`` with its reason."""
         waited = 0.0
         while True:

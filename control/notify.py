@@ -79,7 +79,8 @@ class Notifier:
         if self.deliverer is None:
             return
         async with self._lock:
-            while rows := self.db.query("SELECT id, body FROM log WHERE kind = 'outbox' ORDER BY id LIMIT 100"):
+            sql = "SELECT id, body FROM log WHERE kind = 'outbox' ORDER BY id LIMIT 100"
+            while rows := self.db.query(sql):
                 subs = self.subscriptions()
                 for row in rows:
                     event = msgspec.json.decode(row["body"], type=_Pending)
@@ -90,10 +91,11 @@ class Notifier:
                     self.db.execute("DELETE FROM log WHERE id = ?", (row["id"],))
 
     async def run(self) -> None:
+        self._wake = asyncio.Event()  # bound to this run's event loop
         while True:
-            await self._wake.wait()
-            self._wake.clear()
             try:
-                await self.drain()
+                await self.drain()  # first what a previous run left in the outbox
             except Exception:
                 log.exception("webhook delivery failed")
+            await self._wake.wait()
+            self._wake.clear()

@@ -40,6 +40,8 @@ def document(endpoints: list[Endpoint], version: str = "0.1.0") -> dict[str, Any
                 s["enum"] = list(p.enum)
             if p.format:
                 s["format"] = p.format
+            if p.pattern:
+                s["pattern"] = p.pattern
             s.update({k: v for k, v in (("minimum", p.minimum), ("maximum", p.maximum)) if v is not None})
             params.append({"name": p.name, "in": "query", "required": p.required, "schema": s,
                            **({"description": p.description} if p.description else {})})
@@ -69,13 +71,15 @@ def document(endpoints: list[Endpoint], version: str = "0.1.0") -> dict[str, Any
         if ep.scope:
             op["description"] = f"Needs an API key with scope `{ep.scope}` (or higher)."
         if ep.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema[ep.body]}}}
+            body = {"application/json": {"schema": schema[ep.body]}}
+            op["requestBody"] = {"required": True, "content": body}
         paths.setdefault(ep.full_path, {})[ep.method.lower()] = op
 
     return {
         "openapi": "3.1.0",
         "info": {"title": "rtb control plane", "version": version,
-                 "description": "Campaigns, performance, optimisation, experiments, rules, reports, webhooks."},
+                 "description": "Campaigns, performance, optimisation, experiments, rules, reports, "
+                                "webhooks."},
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {

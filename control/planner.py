@@ -59,7 +59,8 @@ _TEMPLATES: dict[str, list[tuple[str, str, str]]] = {
         ("Why people choose {product}", "{description}Join thousands of happy customers.", "Learn more"),
     ],
     "leads": [
-        ("Curious about {product}?", "{description}Tell us what you need; we reply within a day.", "Get a quote"),
+        ("Curious about {product}?", "{description}Tell us what you need; we reply within a day.",
+         "Get a quote"),
         ("{product}, explained", "{description}Sign up for a free consultation.", "Sign up"),
         ("Talk to a {product} expert", "{description}No obligation, no spam.", "Contact us"),
     ],
@@ -324,7 +325,8 @@ class Planner:
             self.on_done(campaign_id)
 
     async def run(self) -> None:
+        self._wake = asyncio.Event()  # bound to this run's event loop
         while True:
+            await self.drain()
             await self._wake.wait()
             self._wake.clear()
-            await self.drain()

@@ -123,8 +123,8 @@ class EventPuller:
         ]
         with self.db.tx():
             added = self.db.many(
-                "INSERT OR IGNORE INTO events (seq, ts, kind, campaign_id, bid_id, imp_id, creative_id, price, "
-                "user_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows,
+                "INSERT OR IGNORE INTO events (seq, ts, kind, campaign_id, bid_id, imp_id, creative_id, "
+                "price, user_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows,
             )
             self.db.set_meta("bidder_events_after", str(max(page.next, self.cursor)))
         if self.notify:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from control import abtest, reports, rules
 from control.api import Ctx, Endpoint, Param
+from control.campaigns import CURSOR
 from control.errors import BadRequest, NotFound, ValidationFailed, decode
 from control.schemas import (
     AbTest,
@@ -64,7 +65,7 @@ async def create_campaign(ctx: Ctx) -> Campaign:
 
 
 async def list_campaigns(ctx: Ctx) -> CampaignList:
-    items, cursor = ctx.svc.store.list(ctx.query["status"], ctx.query["limit"] or 50, ctx.query["cursor"])
+    items, cursor = ctx.svc.store.page(ctx.query["status"], ctx.query["limit"] or 50, ctx.query["cursor"])
     return CampaignList(items, cursor)
 
 
@@ -97,9 +98,9 @@ async def bidder_campaigns(ctx: Ctx) -> Response:
     etag = f'"{version}"'
     if etag in [t.strip() for t in ctx.request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers={"ETag": etag})
-    version, campaigns = ctx.svc.store.snapshot()
-    return Response(msgspec.json.encode(BidderSnapshot(version, campaigns)), 200,
-                    {"ETag": f'"{version}"', "Cache-Control": "no-cache"}, media_type="application/json")
+    version, body = ctx.svc.store.snapshot_json()
+    return Response(body, 200, {"ETag": f'"{version}"', "Cache-Control": "no-cache"},
+                    media_type="application/json")
 
 
 # -- events ------------------------------------------------------------------------------------------
@@ -258,7 +259,8 @@ async def execute(ctx: Ctx) -> ExecuteOut:
             result = svc.store.archive(m.campaign_id)
         else:
             status = {"pause": "paused", "resume": "active"}.get(m.operation, m.status)
-            patch = CampaignPatch(m.monthly_budget, status, m.target_audience, m.name)  # type: ignore[arg-type]
+            patch = CampaignPatch(m.monthly_budget, status,  # type: ignore[arg-type]
+                                  m.target_audience, m.name)
             result = svc.manage_campaign(m.campaign_id, patch)
     elif req.action == "create_ab_test":
         result = svc.create_ab_test(params(AbTestIn))
@@ -279,7 +281,7 @@ ENDPOINTS: list[Endpoint] = [
              summary="Create a campaign (status draft); a background planner makes it active or failed"),
     Endpoint("GET", "/campaigns", "list_campaigns", list_campaigns, "read", response=CampaignList, query=(
         Param("status", enum=STATUS), Param("limit", int, minimum=1, maximum=500),
-        Param("cursor", description="next_cursor of the previous page")),
+        Param("cursor", pattern=CURSOR, description="next_cursor of the previous page")),
         summary="List campaigns, oldest first, a page at a time"),
     Endpoint("GET", CID, "get_campaign", get_campaign, "read", response=Campaign, errors=(404,),
              summary="A campaign, its plan (Campaign / Ad set / Ad per platform) and its status"),
@@ -290,20 +292,24 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", CID + "/performance", "get_performance", get_performance, "read", response=Performance,
              query=DATES, errors=(400, 404, 422), summary="Totals, per day and per ad set"),
     Endpoint("POST", CID + "/optimize", "optimize_campaign", optimize_campaign, "write", OptimizeIn,
-             OptimizeOut, errors=(400, 404, 409, 422), summary="Suggest optimisation actions, or apply them (auto)"),
+             OptimizeOut, errors=(400, 404, 409, 422),
+             summary="Suggest optimisation actions, or apply them (auto)"),
     Endpoint("POST", "/portfolio/optimize", "optimize_portfolio", optimize_portfolio, "write", PortfolioIn,
              PortfolioOut, summary="Reallocate a total budget across active campaigns by performance"),
-    Endpoint("GET", "/bidder/campaigns", "bidder_campaigns", bidder_campaigns, "read", response=BidderSnapshot,
-             errors=(), summary="The bidders' campaign snapshot; conditional on If-None-Match (304)"),
+    Endpoint("GET", "/bidder/campaigns", "bidder_campaigns", bidder_campaigns, "read",
+             response=BidderSnapshot, errors=(),
+             summary="The bidders' campaign snapshot; conditional on If-None-Match (304)"),
     Endpoint("POST", "/events/conversions", "record_conversion", post_conversion, "write", ConversionIn,
              Recorded, 201, summary="Record a conversion (with its value) or a click"),
     Endpoint("POST", "/bidding/bid-result", "record_bid_result", post_bid_result, "write", BidResultIn,
              Recorded, 201, summary="Record a bid result reported by a platform"),
     Endpoint("POST", "/ab-tests", "create_ab_test", create_ab_test, "write", AbTestIn, AbTest, 201,
              summary="Create an A/B test; traffic splits by a stable hash of the user or request"),
-    Endpoint("GET", "/ab-tests/{test_id}", "get_ab_test", get_ab_test, "read", response=AbTest, errors=(404,)),
+    Endpoint("GET", "/ab-tests/{test_id}", "get_ab_test", get_ab_test, "read", response=AbTest,
+             errors=(404,)),
     Endpoint("GET", "/ab-tests/{test_id}/analysis", "analyze_ab_test", analyze_ab_test, "read",
-             response=abtest.Analysis, errors=(404, 422), summary="Chi-square test, lift with its interval, winner"),
+             response=abtest.Analysis, errors=(404, 422),
+             summary="Chi-square test, lift with its interval, winner"),
     Endpoint("GET", "/ab-tests/{test_id}/assignment", "assign_ab_test", assign_ab_test, "read",
              response=Assignment, query=(Param("unit_id", required=True, description="user or request id"),),
              errors=(400, 404), summary="The variant a user or request belongs to"),
@@ -313,11 +319,13 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/rules/{rule_id}", "get_rule", get_rule, "read", response=RuleOut, errors=(404,)),
     Endpoint("GET", "/rules/{rule_id}/firings", "rule_firings", rule_firings, "read", response=FiringList,
              errors=(404,), summary="Every time the rule fired, newest first"),
-    Endpoint("POST", "/execute", "execute", execute, "read", ExecuteIn, ExecuteOut, errors=(400, 403, 404, 409, 422),
+    Endpoint("POST", "/execute", "execute", execute, "read", ExecuteIn, ExecuteOut,
+             errors=(400, 403, 404, 409, 422),
              summary="Module facade: one action with its parameters, mapped onto the same services"),
     Endpoint("GET", "/reports/performance", "performance_report", performance_report, "read",
              response=reports.Report, media_type="application/json", query=(
-                 Param("start_date", required=True, format="date"), Param("end_date", required=True, format="date"),
+                 Param("start_date", required=True, format="date"),
+                 Param("end_date", required=True, format="date"),
                  Param("format", enum=("json", "csv")), Param("campaign_id")),
              summary="Performance per day, campaign and ad set as JSON or CSV"),
     Endpoint("GET", "/account/export", "export_account", export_account, "admin", errors=(),

@@ -46,7 +46,9 @@ class CampaignCreate(msgspec.Struct, **_STRICT):
     name: Annotated[str, Meta(max_length=200)] = ""
     target_audience: Audience = msgspec.field(default_factory=Audience)
     products: list[Product] = []
-    platforms: Annotated[list[Platform], Meta(min_length=1)] = msgspec.field(default_factory=lambda: ["openrtb"])
+    platforms: Annotated[list[Platform], Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["openrtb"]
+    )
     optimization_mode: OptimizationMode = "standard"
     target_cpa: Usd | None = None
     target_roas: Annotated[float, Meta(gt=0, le=1000)] | None = None

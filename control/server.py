@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 
 from starlette.applications import Starlette
 
@@ -55,3 +57,19 @@ def serve(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: 
         websockets=False,
         log_access=False,
     ).serve()
+
+
+def spawn(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: str | None = None,
+          env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``rtb control`` as a child process (how ``rtb up`` runs it beside the bidder).
+
+    The child inherits stdout/stderr; stop it with ``terminate()`` (SIGTERM: nothing is lost).
+    """
+    parse_bind(bind)
+    child_env = {**os.environ, **(env or {})}
+    if admin_key:
+        child_env["RTB_ADMIN_KEY"] = admin_key
+    args = [sys.executable, "-m", "control.cli", "control", "--bind", bind]
+    if data_dir:
+        args += ["--data-dir", data_dir]
+    return subprocess.Popen(args, env=child_env)

@@ -149,15 +149,18 @@ class Control:
             asyncio.create_task(self.puller.run(self.settings.events_interval, self.sleep), name="pull"),
             asyncio.create_task(self._rules_loop(), name="rules"),
         ]
-        self.notifier._wake.set()  # deliver what a previous run left in the outbox
 
     async def stop(self) -> None:
+        """Stop the background jobs; ``start()`` may run them again (a test client's lifespan does)."""
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks = []
+
+    async def close(self) -> None:
+        await self.stop()
         for c in self._own_clients:
             await c.aclose()
         self.db.close()
@@ -207,8 +210,8 @@ class Control:
 
     def record_conversion(self, c: ConversionIn) -> int:
         return self.db.insert(
-            "INSERT INTO conversions (ts, campaign_id, ad_set_id, creative_id, user_id, request_id, value, kind) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO conversions (ts, campaign_id, ad_set_id, creative_id, user_id, request_id, value, "
+            "kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (c.ts if c.ts is not None else self.clock.now(), campaign_of(c.campaign_id),
              c.ad_set_id or (c.campaign_id if "." in c.campaign_id else ""), c.creative_id, c.user_id,
              c.request_id, c.value, c.event),
@@ -218,9 +221,10 @@ class Control:
         # A platform may report the same result twice; the later report wins.
         self.db.execute(
             "INSERT INTO bid_results (request_id, status, win_price, campaign_id, ts) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (request_id) DO UPDATE SET status = excluded.status, win_price = excluded.win_price, "
-            "campaign_id = excluded.campaign_id",
-            (b.request_id, b.status, b.win_price if b.status == "won" else 0.0, b.campaign_id, self.clock.now()),
+            "ON CONFLICT (request_id) DO UPDATE SET status = excluded.status, "
+            "win_price = excluded.win_price, campaign_id = excluded.campaign_id",
+            (b.request_id, b.status, b.win_price if b.status == "won" else 0.0, b.campaign_id,
+             self.clock.now()),
         )
 
     # -- optimisation ------------------------------------------------------------------------------
@@ -246,7 +250,8 @@ class Control:
                 plan = _pause_ad_sets(plan, paused, shift.target if shift else None, share)
             for a in s.actions:
                 if a.type == "adjust_bid" and a.change_pct:
-                    plan = scale_bids(plan, 1 + a.change_pct / 100, None if a.target == campaign_id else a.target)
+                    one = None if a.target == campaign_id else a.target
+                    plan = scale_bids(plan, 1 + a.change_pct / 100, one)
             self.store.set_plan(campaign_id, plan)
         actions = [OptimizeAction(a.type, a.target, a.reason, a.expected_effect, a.change_pct, applied)
                    for a in s.actions]
@@ -276,8 +281,8 @@ class Control:
             for a in allocs:
                 if a.after_micros > 0 and a.after_micros != a.before_micros:
                     self.store.update(a.campaign_id, CampaignPatch(monthly_budget=a.after_micros / 1e6))
-        out = [AllocationOut(a.campaign_id, a.before_micros / 1e6, a.after_micros / 1e6, a.change_pct, a.score)
-               for a in allocs]
+        out = [AllocationOut(a.campaign_id, a.before_micros / 1e6, a.after_micros / 1e6, a.change_pct,
+                             a.score) for a in allocs]
         verb = "Reallocated" if applied else "Would reallocate"
         return PortfolioOut(p.total_budget, out, applied,
                             f"{verb} {p.total_budget:.2f} USD across {len(out)} active campaign(s).")
@@ -286,7 +291,8 @@ class Control:
 
     def create_ab_test(self, t: AbTestIn) -> AbTest:
         test = AbTest(test_id=f"ab_{secrets.token_hex(6)}", name=t.name, campaign_id=t.campaign_id,
-                      variants=t.variants, alpha=t.alpha, min_sample=t.min_sample, created_at=self.clock.now())
+                      variants=t.variants, alpha=t.alpha, min_sample=t.min_sample,
+                      created_at=self.clock.now())
         self._experiment(test)  # validate before storing
         self.db.put_doc("ab_test", test.test_id, test.created_at, test)
         return test

@@ -13,8 +13,8 @@ _ENV = {
     "RTB_ADMIN_KEY": "admin_key",
     "RTB_CONTROL_RATE": "rate",
     "RTB_CONTROL_BURST": "burst",
-    "RTB_EVENTS_INTERVAL": "events_interval",
-    "RTB_RULES_INTERVAL": "rules_interval",
+    "RTB_CONTROL_EVENTS_INTERVAL": "events_interval",
+    "RTB_CONTROL_RULES_INTERVAL": "rules_interval",
 }
 
 

@@ -21,6 +21,7 @@ from control import abtest, optimize, reports, rules
 from control.db import Database
 
 Key = tuple[str, str, str]  # day, campaign, ad set
+_TOTALS = ("spend_micros", "revenue_micros", "impressions", "clicks", "conversions", "bids", "wins")
 
 
 def campaign_of(ad_set_or_campaign: str) -> str:
@@ -70,7 +71,8 @@ class Stats:
             a["losses"] += r["losses"]
         for r in self.db.query(
             "SELECT campaign_id, ad_set_id, date(ts, 'unixepoch') AS day, SUM(kind = 'conversion') AS n, "
-            "SUM(CASE WHEN kind = 'conversion' THEN CAST(ROUND(value * 1000000) AS INTEGER) ELSE 0 END) AS rev, "
+            "SUM(CASE WHEN kind = 'conversion' THEN CAST(ROUND(value * 1000000) AS INTEGER) ELSE 0 END) "
+            "AS rev, "
             "SUM(kind = 'click') AS clicks FROM conversions WHERE ts >= ? AND ts < ? "
             + ("AND campaign_id = ? " if campaign_id else "") + "GROUP BY campaign_id, ad_set_id, day",
             [start, end] + ([campaign_id] if campaign_id else []),
@@ -80,7 +82,8 @@ class Stats:
             a["revenue_micros"] += r["rev"]
             a["clicks"] += r["clicks"]
         for r in self.db.query(
-            "SELECT campaign_id, date(ts, 'unixepoch') AS day, COUNT(*) AS bids, SUM(status = 'won') AS wins, "
+            "SELECT campaign_id, date(ts, 'unixepoch') AS day, COUNT(*) AS bids, "
+            "SUM(status = 'won') AS wins, "
             "SUM(status = 'won' AND win_price > 0) AS imps, "
             "SUM(CASE WHEN status = 'won' THEN CAST(ROUND(win_price * 1000) AS INTEGER) ELSE 0 END) AS spend "
             f"FROM bid_results WHERE ts >= ? AND ts < ? {ev_where} GROUP BY campaign_id, day", ev_params,
@@ -113,7 +116,7 @@ class Stats:
         per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for r in self.rows(start, end, campaign_id):
             t = per[r.campaign_id]
-            for f in ("spend_micros", "revenue_micros", "impressions", "clicks", "conversions", "bids", "wins"):
+            for f in _TOTALS:
                 t[f] += getattr(r, f)
         return [rules.WindowTotals(campaign_id=cid, **t) for cid, t in sorted(per.items())]
 
@@ -130,7 +133,8 @@ class Stats:
             if r.ad_set_id:
                 for f in fields:
                     by_set[r.ad_set_id][f] += getattr(r, f)
-        variants = [optimize.VariantPerf(id=sid, paused=paused, **by_set.get(sid, {})) for sid, paused in ad_sets]
+        variants = [optimize.VariantPerf(id=sid, paused=paused, **by_set.get(sid, {}))
+                    for sid, paused in ad_sets]
         return optimize.CampaignPerf(
             campaign_id=campaign_id, budget_micros=budget_micros, target_roas=target_roas,
             target_cpa_micros=target_cpa_micros, variants=variants, **total,
@@ -144,7 +148,7 @@ class Stats:
         """
         exposures: dict[str, int] = defaultdict(int)
         conversions: dict[str, int] = defaultdict(int)
-        by_creative = {v.creative_id: v.id for v in exp.variants if v.creative_id}
+        by_creative: dict[str, str] = {v.creative_id: v.id for v in exp.variants if v.creative_id}
         cwhere, cparams = ("WHERE campaign_id = ? OR campaign_id LIKE ?",
                            [exp.campaign_id, f"{exp.campaign_id}.%"]) if exp.campaign_id else ("", [])
         for r in self.db.query(
@@ -169,7 +173,7 @@ class Stats:
         ]
 
     @staticmethod
-    def _variant(exp: abtest.Experiment, by_creative: dict[str | None, str], creative: str, unit: str) -> str | None:
+    def _variant(exp: abtest.Experiment, by_creative: dict[str, str], creative: str, unit: str) -> str | None:
         if by_creative:
             return by_creative.get(creative)
         return abtest.assign(exp, unit).id if unit else None

@@ -34,7 +34,8 @@ class Harness:
         self.keys = {s: keys.create(s) for s in ("read", "write", "admin")}  # type: ignore[arg-type]
 
     def _open(self) -> None:
-        self.control = Control(self.settings, clock=self.clock, sleep=self._no_sleep, **self.kwargs)
+        kwargs = {"sleep": self._no_sleep, **self.kwargs}
+        self.control = Control(self.settings, clock=self.clock, **kwargs)
         self.app = create_app(control=self.control)
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://control")
         self.slept: list[float] = []
@@ -64,7 +65,7 @@ class Harness:
 
     async def close(self) -> None:
         await self.http.aclose()
-        await self.control.stop()
+        await self.control.close()
 
 
 @pytest.fixture

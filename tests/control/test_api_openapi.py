@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
+from schemathesis.checks import positive_data_acceptance
 
 pytestmark = pytest.mark.anyio
 
@@ -23,9 +26,19 @@ async def test_openapi_document_is_valid_openapi_3_1(h):
 
 @pytest.fixture
 def api_schema(make_harness):
-    h = make_harness(settings={"rate": 1e6, "burst": 10**6})
+    # The test client runs the app's lifespan, so the background jobs run: they idle on real sleeps.
+    h = make_harness(settings={"rate": 1e6, "burst": 10**6}, sleep=asyncio.sleep)
     schema = schemathesis.openapi.from_asgi("/openapi.json", h.app)
-    schema.admin_key = h.keys["admin"]
+    key = h.keys["admin"]
+
+    @schema.auth()
+    class AdminKey:
+        def get(self, case, context):
+            return key
+
+        def set(self, case, data, context):
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
     return schema
 
 
@@ -35,4 +48,6 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_answers_every_generated_request_without_a_server_error(case):
-    case.call_and_validate(headers={"Authorization": f"Bearer {case.operation.schema.admin_key}"})
+    # Every check but positive_data_acceptance: some schema-valid requests are refused on purpose, with
+    # a 4xx that names the field (an end_date before the start_date, a campaign not planned yet).
+    case.call_and_validate(excluded_checks=[positive_data_acceptance])

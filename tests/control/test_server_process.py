@@ -34,7 +34,7 @@ class Server:
 
     def start(self) -> None:
         env = {**os.environ, "RTB_ADMIN_KEY": ADMIN, "RTB_BIDDER_URL": f"http://127.0.0.1:{free_port()}",
-               "RTB_EVENTS_INTERVAL": "60", "PYTHONUNBUFFERED": "1"}
+               "RTB_CONTROL_EVENTS_INTERVAL": "60", "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "control.cli", "control", "--bind", f"127.0.0.1:{self.port}",
              "--data-dir", str(self.data_dir)],

@@ -1,0 +1,40 @@
+"""``rtb bench --quick`` end to end: real servers, wrk and the open-loop generator, on short runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.e2e
+def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "control.cli", "bench", "--quick", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rsgi" in done.stdout  # the table
+    report = json.loads(out.read_text())
+    assert {"machine", "plan", "decision", "throughput", "ratios", "latency", "failed"} <= report.keys()
+    assert report["failed"] == 0
+    assert report["machine"]["nproc"] >= 2 and report["machine"]["granian"] != "missing"
+
+    sizes = [d["campaigns"] for d in report["decision"]]
+    assert sizes == [1000, 10000]
+    for d in report["decision"]:
+        assert d["status"] == 200 and d["matching"] > 0
+        assert 0 < d["median_us"] <= d["p99_us"] <= d["p999_us"]
+
+    for name in ("baseline", "asgi", "rsgi"):
+        t = report["throughput"][name]
+        assert t["median_rps"] > 0 and t["failed_runs"] == 0
+        assert all(r["non_2xx"] == 0 and r["no_bids"] == 0 for r in t["runs"])
+        lat = report["latency"][name]
+        assert lat["achieved"] > 0 and lat["errors"] == 0
+        assert 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["p999_ms"]
+    assert all(v > 0 for v in report["ratios"].values())
