@@ -1,4 +1,4 @@
-"""``rtb bidder`` and ``rtb up``."""
+"""``rtb bidder``."""
 
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ def register(sub: Any) -> None:
     p.add_argument("--public-url", help="base URL of notice URLs, as exchanges reach this bidder")
     p.add_argument("--data-dir", help="where state that survives a restart lives (default ./.data)")
     p.set_defaults(handler=_bidder)
-
-    up = sub.add_parser("up", help="run everything on embedded defaults (the bidder with example campaigns)")
-    up.add_argument("--bind", help="HOST:PORT of the bidder (default 127.0.0.1:8080)")
-    up.set_defaults(handler=_up)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -42,7 +38,3 @@ def _bidder(args: argparse.Namespace) -> int:
     load_campaigns(settings.campaigns)  # refuse a bad file here, with its message, not in a worker
     serve(settings)
     return 0
-
-
-def _up(args: argparse.Namespace) -> int:
-    return _bidder(args)

@@ -92,6 +92,7 @@ class Engine:
         """Build the index and bind the model for a new campaign set (or model), then swap them in
         with one assignment each, so a request in flight sees either the old state or the new."""
         index = Index(campaigns, self.settings.seat)
+        self.campaigns = campaigns  # all of them, paused ones too: what the next load starts from
         model = model or self.model
         scorer = model.bind(index.lines)
         n = max(1, index.n)

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from bidder.campaign import CampaignError, parse_campaigns
+from bidder.campaign import Campaign, CampaignError, parse_campaigns
 from bidder.service import Bidder
 from bidder.value import ValueModel
 
@@ -56,6 +56,9 @@ class Upkeep:
         self._mtimes = self._stat()
         self.status = bidder.upkeep_status
         self.status.update(control=None, model_error=None)
+        # Campaigns from the file stay; the control plane's are added to them (its version of a campaign
+        # wins when both have the same id). An empty file makes the control plane the only source.
+        self._static = list(bidder.engine.campaigns)
         if self._client is not None:
             self.status["control"] = {"url": s.control_url, "reachable": None, "version": None, "error": None}
             self._restore()
@@ -72,9 +75,13 @@ class Upkeep:
         except (msgspec.DecodeError, CampaignError) as exc:
             log.error("ignoring the campaign snapshot %s: %s", self._snapshot, exc)
             return
-        self.bidder.engine.load(campaigns)
+        self._load(campaigns)
         self._etag = f'"{snap.version}"'
         self._control()["version"] = snap.version
+
+    def _load(self, managed: list[Campaign]) -> None:
+        ids = {c.id for c in managed}
+        self.bidder.engine.load([c for c in self._static if c.id not in ids] + managed)
 
     def _control(self) -> dict[str, object]:
         return self.status["control"]  # type: ignore[return-value]
@@ -102,7 +109,7 @@ class Upkeep:
             # A bad push is refused whole: the last good campaigns keep bidding.
             state.update(reachable=True, error=f"refused campaign state: {exc}")
             return False
-        self.bidder.engine.load(campaigns)
+        self._load(campaigns)
         tmp = self._snapshot.with_suffix(".tmp")
         tmp.write_bytes(r.content)
         os.replace(tmp, self._snapshot)
@@ -135,7 +142,7 @@ class Upkeep:
             self.status["model_error"] = str(exc)
             log.error("model not swapped, the old one keeps serving: %s", exc)
             return False
-        self.bidder.engine.load(self.bidder.engine.index.campaigns, model)
+        self.bidder.engine.load(self.bidder.engine.campaigns, model)
         self.status["model_error"] = None
         log.info("model %s serving", model.version)
         return True

@@ -12,8 +12,8 @@ import sys
 
 # Order is the order in ``rtb --help``.
 COMMAND_MODULES = [
-    "bidder.cli",
     "control.cli_commands",
+    "bidder.cli",
     "bidder.models.cli",
     "bench.cli",
 ]

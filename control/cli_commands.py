@@ -8,6 +8,11 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
+    up = sub.add_parser("up", help="run the bidder and the control plane on embedded defaults")
+    up.add_argument("--bind", help="HOST:PORT of the bidder (default 127.0.0.1:8080)")
+    up.add_argument("--control-bind", help="HOST:PORT of the control plane (default 127.0.0.1:8081)")
+    up.set_defaults(handler=_up)
+
     p = sub.add_parser("control", help="run the control plane (campaign API, planner, reports, webhooks)")
     p.add_argument("--bind", default="127.0.0.1:8081", help="HOST:PORT to listen on (default 127.0.0.1:8081)")
     p.add_argument("--data-dir", help="where the SQLite store lives (default $RTB_DATA_DIR or ./.data)")
@@ -21,6 +26,34 @@ def register(sub: Any) -> None:
     create.add_argument("--data-dir",
                         help="the control plane's data directory (default $RTB_DATA_DIR or ./.data)")
     create.set_defaults(handler=_keys_create)
+
+
+def _up(args: argparse.Namespace) -> int:
+    """The bidder (example campaigns, plus whatever the control plane manages) and the control plane,
+    on embedded defaults: nothing to start by hand."""
+    import os
+
+    from bidder.campaign import load_campaigns
+    from bidder.server import serve as serve_bidder
+    from bidder.settings import from_env
+    from control.auth import new_key
+    from control.server import parse_bind, spawn
+
+    key = os.environ.get("RTB_ADMIN_KEY") or new_key()
+    control_bind = args.control_bind or os.environ.get("RTB_CONTROL_BIND", "127.0.0.1:8081")
+    parse_bind(control_bind)
+    settings = from_env(bind=args.bind, control_url=f"http://{control_bind}", control_key=key)
+    load_campaigns(settings.campaigns)  # refuse a bad campaign file before starting anything
+    control = spawn(control_bind, data_dir=settings.data_dir, admin_key=key,
+                    env={"RTB_BIDDER_URL": f"http://{settings.bind}"})
+    print(f"control plane: http://{control_bind}  admin key: {key}"
+          + ("" if os.environ.get("RTB_ADMIN_KEY") else "  (set RTB_ADMIN_KEY to choose it)"), flush=True)
+    try:
+        serve_bidder(settings)
+    finally:
+        control.terminate()
+        control.wait(timeout=30)
+    return 0
 
 
 def _control(args: argparse.Namespace) -> int:
