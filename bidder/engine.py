@@ -112,6 +112,9 @@ class Engine:
         ]
         self._line_campaign = index.lines.campaign.tolist()
         self._writer = Writer(index, self.settings.seat, model.version)
+        self.win_markup = {(camp[ci].id, cr.id): cr.adm.encode()
+                           for ci, cr in zip(index.lines.campaign.tolist(), index.creatives, strict=True)
+                           if cr.nurl_markup}
         self.budget.bind(index)
         self.index, self.scorer, self.model = index, scorer, model
 
@@ -168,31 +171,37 @@ class Engine:
         test = req.test == 1
         chosen: list[tuple[Imp, _Choice, str]] = []
         for imp in req.imp:
-            mm = m
-            refused = None
-            for _ in range(MAX_ADMISSIONS):
-                best, why = self._imp(idx, req, imp, mm, ctx)
-                if best is None:
-                    break
-                ci = self._line_campaign[best.line]
-                bid_id = f"{self._id_prefix}{next(self._ids):x}"
-                # Test traffic is bid but never booked, so it reserves nothing either.
-                why = None if test else self.budget.admit(ci, bid_id, best.bid // 1000)
-                if why is None:
-                    chosen.append((imp, best, bid_id))
-                    if best.source == "ai":
-                        self.fallback.observe(best.value / 1e6)
-                    refused = why = ""
-                    break
-                self._campaign_stats[ci].no_bid[why] += 1
-                refused = why
-                mm &= ~idx.campaign_lines[ci]  # this campaign steps aside; the next best may bid
-            if reason == "no_match" and (refused or why):
-                reason = refused or why
+            got, why = self._admitted(idx, req, imp, m, ctx, test)
+            if got is not None:
+                chosen.append((imp, *got))
+            elif reason == "no_match":
+                reason = why
         if not chosen:
             stats.no_bid[reason] += 1
             return NO_BID
         return self._respond(req, cur, chosen, now)
+
+    def _admitted(self, idx: Index, req: BidRequest, imp: Imp, m: int, ctx: Context,
+                  test: bool) -> tuple[tuple[_Choice, str] | None, str]:
+        """The imp's best choice whose campaign could reserve its cost (with its bid id), else the
+        reason for no bid. A campaign refused by its budget or pacer steps aside for the next best."""
+        why = "no_match"
+        for _ in range(MAX_ADMISSIONS):
+            best, found = self._imp(idx, req, imp, m, ctx)
+            if best is None:
+                return None, why if why != "no_match" else found
+            ci = self._line_campaign[best.line]
+            bid_id = f"{self._id_prefix}{next(self._ids):x}"
+            # Test traffic is bid but never booked, so it reserves nothing either.
+            refused = None if test else self.budget.admit(ci, bid_id, best.bid // 1000)
+            if refused is None:
+                if best.source == "ai":
+                    self.fallback.observe(best.value / 1e6)
+                return (best, bid_id), ""
+            self._campaign_stats[ci].no_bid[refused] += 1
+            why = refused
+            m &= ~idx.campaign_lines[ci]
+        return None, why
 
     def _currency(self, wanted: list[str] | None) -> str | None:
         if not wanted or "USD" in wanted:

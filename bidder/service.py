@@ -146,12 +146,7 @@ class Bidder:
 
     def _win_markup(self, campaign_id: str, creative_id: str) -> bytes:
         """Markup for creatives served from the win notice (``nurl_markup``)."""
-        idx = self.engine.index
-        for line, cr in enumerate(idx.creatives):
-            if cr.id == creative_id and cr.nurl_markup:
-                if idx.campaigns[int(idx.lines.campaign[line])].id == campaign_id:
-                    return cr.adm.encode()
-        return b""
+        return self.engine.win_markup.get((campaign_id, creative_id), b"")
 
     # --- introspection -----------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ NO_BID_REASONS = (
 
 
 class CampaignStats:
-    __slots__ = ("bids", "wins", "billed", "losses", "spend", "audits", "overrun", "no_bid")
+    __slots__ = ("bids", "wins", "billed", "losses", "spend", "audits", "no_bid")
 
     def __init__(self) -> None:
         self.bids = 0
@@ -37,7 +37,6 @@ class CampaignStats:
         self.losses = 0
         self.spend = 0  # USD micros booked
         self.audits = 0
-        self.overrun = 0
         self.no_bid: collections.Counter[str] = collections.Counter()
 
     def as_dict(self) -> dict[str, object]:

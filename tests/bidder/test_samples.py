@@ -144,3 +144,16 @@ def test_iab_examples_all_get_a_bid_from_the_example_campaigns(make_bidder) -> N
                  "request-3-mobile.json", "request-4-video.json", "request-5-pmp-direct-deal.json"):
         status, _ = bidder.engine.bid((SAMPLES / "iab-2.6-spec" / name).read_bytes())
         assert status == 200, name
+
+
+def test_written_responses_are_the_documented_bid_response(make_bidder) -> None:
+    """The pre-encoded writer emits exactly what ``bidder.openrtb.BidResponse`` describes."""
+    import msgspec
+
+    from bidder.openrtb import BidResponse
+
+    bidder = make_bidder()
+    for name in ("request-1-simple-banner.json", "request-4-video.json", "request-5-pmp-direct-deal.json"):
+        status, body = bidder.engine.bid((SAMPLES / "iab-2.6-spec" / name).read_bytes())
+        typed = msgspec.json.decode(body, type=BidResponse)
+        assert json.loads(msgspec.json.encode(typed)) == json.loads(body)

@@ -92,7 +92,8 @@ async def test_trade_desk_notice_secret_wins_over_the_bidder_one(clock: FakeCloc
     env = {"TRADEDESK_NOTICE_SECRET": SECRET, "RTB_NOTICE_SECRET": "the-bidders-own-secret"}
     async with tradedesk(clock, fake, env) as conn:
         bid = await placed_bid(conn, fake, decision(3))
-    Signer(SECRET.encode(), "").read("bill", urlsplit(bid["burl"]).query)  # raises NoticeError if not
+    notice = Signer(SECRET.encode(), "").read("bill", urlsplit(bid["burl"]).query)  # raises NoticeError if not
+    assert notice.bid_id == bid["id"]
 
 
 def test_a_bid_id_that_is_not_url_safe_is_a_bad_decision() -> None:
