@@ -16,6 +16,7 @@ def create_app() -> App:
     """Granian's factory target: builds the worker's state from ``RTB_*`` and compiles the kernels
     before the worker accepts a connection."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per poll of the other side
     bidder = Bidder(from_env())
     bidder.warm_up()
     log.info("bidder ready: %d campaigns, %d lines, model %s", len(bidder.engine.index.campaigns),

@@ -19,6 +19,7 @@ def create_app() -> Starlette:
     from control.app import create_app as make
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per poll of the other side
     return make(Settings.from_env())
 
 
