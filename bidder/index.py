@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -158,10 +159,10 @@ class Index:
                      "banner_size", "media", "mime", "duration", "creative_cat", "attr"):
             setattr(self, name, dict(getattr(self, name)))
 
-    def any_of(self, table: dict[str, int] | dict[int, int], keys: Iterable[object]) -> int:
+    def any_of(self, table: Mapping[Any, int], keys: Iterable[object]) -> int:
         mask = 0
         for k in keys:
-            mask |= table.get(k, 0)  # type: ignore[call-overload]
+            mask |= table.get(k, 0)
         return mask
 
     def durations(self, lo: int, hi: int | None) -> int:

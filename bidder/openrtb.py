@@ -8,6 +8,8 @@ both places. Response side: ``omit_defaults`` so that what we emit validates aga
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 from msgspec import Raw
 
@@ -197,6 +199,8 @@ class _Uid(msgspec.Struct, **_VIEW):
     id: str = ""
 
 
+T = TypeVar("T")
+
 _regs_ext = msgspec.json.Decoder(_RegsExt)
 _user_ext = msgspec.json.Decoder(_UserExt)
 _source_ext = msgspec.json.Decoder(_SourceExt)
@@ -223,7 +227,7 @@ class Privacy(msgspec.Struct, frozen=True):
         return not (self.us_privacy and len(self.us_privacy) >= 3 and self.us_privacy[2] in "Yy")
 
 
-def _ext(decoder: msgspec.json.Decoder[msgspec.Struct], raw: Raw) -> msgspec.Struct | None:
+def _ext(decoder: msgspec.json.Decoder[T], raw: Raw) -> T | None:
     if not raw:
         return None
     try:
@@ -238,11 +242,11 @@ def privacy(req: BidRequest) -> Privacy:
     rx = _ext(_regs_ext, regs.ext) if regs else None
     ux = _ext(_user_ext, user.ext) if user else None
     sx = _ext(_source_ext, source.ext) if source else None
-    gdpr = regs.gdpr if regs and regs.gdpr is not None else (rx.gdpr if rx else None)  # type: ignore[attr-defined]
-    usp = regs.us_privacy if regs and regs.us_privacy else (rx.us_privacy if rx else None)  # type: ignore[attr-defined]
-    gpp = regs.gpp if regs and regs.gpp else (rx.gpp if rx else None)  # type: ignore[attr-defined]
-    consent = user.consent if user and user.consent else (ux.consent if ux else None)  # type: ignore[attr-defined]
-    eid_list = (user.eids if user and user.eids else None) or (ux.eids if ux else None) or []  # type: ignore[attr-defined]
+    gdpr = regs.gdpr if regs and regs.gdpr is not None else (rx.gdpr if rx else None)
+    usp = regs.us_privacy if regs and regs.us_privacy else (rx.us_privacy if rx else None)
+    gpp = regs.gpp if regs and regs.gpp else (rx.gpp if rx else None)
+    consent = user.consent if user and user.consent else (ux.consent if ux else None)
+    eid_list = (user.eids if user and user.eids else None) or (ux.eids if ux else None) or []
     eids = []
     for e in eid_list:
         for raw in e.uids or ():
@@ -252,7 +256,7 @@ def privacy(req: BidRequest) -> Privacy:
                 continue
             if uid:
                 eids.append((e.source, uid))
-    schain = source.schain if source and source.schain else (sx.schain if sx else NO_RAW)  # type: ignore[attr-defined]
+    schain = source.schain if source and source.schain else (sx.schain if sx else NO_RAW)
     return Privacy(
         gdpr=gdpr,
         consent=consent,

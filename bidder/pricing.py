@@ -53,7 +53,7 @@ def pick(
 ) -> int:
     """Return the position in ``cand`` of the highest bid (ties: the lowest line), or -1."""
     best = -1
-    best_bid = -1
+    best_bid = np.int64(-1)
     for k in range(n):
         c = line_campaign[cand[k]]
         v = values[k] * 1e9 * inv_roas[c]  # USD per impression -> micros of CPM
@@ -67,7 +67,7 @@ def pick(
         if first_price:
             bid = np.int64(value * shade + 0.5)  # to the nearest micro: 0.8 is not exact in binary
             if bid < floor:
-                bid = floor
+                bid = np.int64(floor)
         if bid > best_bid:
             best_bid = bid
             best = k
