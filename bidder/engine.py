@@ -89,33 +89,35 @@ class Engine:
     # --- state -----------------------------------------------------------------------------------
 
     def load(self, campaigns: list[Campaign], model: ValueModel | None = None) -> None:
-        """Build the index and bind the model for a new campaign set (or model), then swap them in
-        with one assignment each, so a request in flight sees either the old state or the new."""
-        index = Index(campaigns, self.settings.seat)
-        self.campaigns = campaigns  # all of them, paused ones too: what the next load starts from
+        """Build the index and bind the model for a new campaign set (or model). Everything is built
+        first and assigned last, so a failure (a bad model, a budget that cannot change) leaves the
+        old state serving untouched. Loads run on the event-loop thread, between two requests."""
         model = model or self.model
+        index = Index(campaigns, self.settings.seat)
         scorer = model.bind(index.lines)
-        n = max(1, index.n)
         camp = index.campaigns
-        self._inv_roas = np.array([1.0 / c.bid.target_roas for c in camp] or [1.0])
-        self._fallback_scale = np.array(
+        line_campaign = index.lines.campaign.tolist()
+        n = max(1, index.n)
+        inv_roas = np.array([1.0 / c.bid.target_roas for c in camp] or [1.0])
+        fallback_scale = np.array(
             [PLATFORM_MULTIPLIERS.get(c.platform, 1.0) * c.bid.target_roas / 1000.0 for c in camp] or [0.0])
-        self._max_cpm = np.array([round(c.bid.max_cpm * 1e6) for c in camp] or [0], dtype=np.int64)
+        max_cpm = np.array([round(c.bid.max_cpm * 1e6) for c in camp] or [0], dtype=np.int64)
+        # Per line: campaign id, creative id, and both percent-encoded for notice URLs.
+        line_ids = [(camp[ci].id, cr.id, (url_safe(camp[ci].id), url_safe(cr.id)))
+                    for ci, cr in zip(line_campaign, index.creatives, strict=True)]
+        win_markup = {(camp[ci].id, cr.id): cr.adm.encode()
+                      for ci, cr in zip(line_campaign, index.creatives, strict=True) if cr.nurl_markup}
+        writer = Writer(index, self.settings.seat, model.version)
+        self.budget.bind(index)  # last of what may refuse
+
+        self._inv_roas, self._fallback_scale, self._max_cpm = inv_roas, fallback_scale, max_cpm
         self._cand = np.zeros(n, dtype=np.int32)
         self._vals = np.zeros(n, dtype=np.float64)
         self._out = np.zeros(2, dtype=np.int64)
         self._campaign_stats: list[CampaignStats] = [self.stats.campaigns[c.id] for c in camp]
-        # Per line: campaign id, creative id, and both percent-encoded for notice URLs.
-        self._line_ids = [
-            (camp[ci].id, cr.id, (url_safe(camp[ci].id), url_safe(cr.id)))
-            for ci, cr in zip(index.lines.campaign.tolist(), index.creatives, strict=True)
-        ]
-        self._line_campaign = index.lines.campaign.tolist()
-        self._writer = Writer(index, self.settings.seat, model.version)
-        self.win_markup = {(camp[ci].id, cr.id): cr.adm.encode()
-                           for ci, cr in zip(index.lines.campaign.tolist(), index.creatives, strict=True)
-                           if cr.nurl_markup}
-        self.budget.bind(index)
+        self._line_ids, self._line_campaign, self.win_markup = line_ids, line_campaign, win_markup
+        self._writer = writer
+        self.campaigns = campaigns  # all of them, paused ones too: what the next load starts from
         self.index, self.scorer, self.model = index, scorer, model
 
     # --- the decision ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 from urllib.parse import urlsplit
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 
 from bidder.value import Context, Lines, PriorModel, Scorer
@@ -196,3 +197,18 @@ def test_budget_alert_at_80_percent_is_an_event(make_bidder) -> None:
     events = json.loads(b.events("after=0")[2])["events"]
     alert = next(e for e in events if e["kind"] == "budget.alert")
     assert alert["campaign_id"] == "c1" and alert["data"]["utilisation"] >= 0.8
+
+
+def test_a_load_that_fails_leaves_the_old_state_serving(make_bidder) -> None:
+    b = make_bidder(campaigns(campaign(id="old")))
+
+    class Unbindable:
+        version = "bad-1"
+
+        def bind(self, lines: Lines) -> Scorer:
+            raise ValueError("incompatible with these lines")
+
+    with pytest.raises(ValueError, match="incompatible"):
+        b.engine.load(campaigns(campaign(id="new")), Unbindable())
+    got = bid(b)
+    assert got["cid"] == "old" and got["ext"]["rtb"]["model"] == "prior-1"
