@@ -104,18 +104,17 @@ class Upkeep:
             return False
         try:
             snap = msgspec.json.decode(r.content, type=_Snapshot)
-            campaigns = parse_campaigns(msgspec.json.encode({"campaigns": snap.campaigns}))
-        except (msgspec.DecodeError, CampaignError) as exc:
+            self._load(parse_campaigns(msgspec.json.encode({"campaigns": snap.campaigns})))
+        except ValueError as exc:  # DecodeError, CampaignError, a budget the shield refuses
             # A bad push is refused whole: the last good campaigns keep bidding.
             state.update(reachable=True, error=f"refused campaign state: {exc}")
             return False
-        self._load(campaigns)
         tmp = self._snapshot.with_suffix(".tmp")
         tmp.write_bytes(r.content)
         os.replace(tmp, self._snapshot)
         self._etag = r.headers.get("etag", f'"{snap.version}"')
         state.update(reachable=True, error=None, version=snap.version)
-        log.info("campaigns version %d from the control plane: %d campaigns", snap.version, len(campaigns))
+        log.info("campaigns version %d from the control plane", snap.version)
         return True
 
     # --- the model ---------------------------------------------------------------------------------
