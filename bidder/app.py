@@ -39,8 +39,7 @@ class App:
 
     # --- shared --------------------------------------------------------------------------------------
 
-    def bid(self, body: bytes, gzipped: bool, accept: str, version: str | None) -> Answer:
-        started = time.perf_counter()
+    def bid(self, body: bytes, gzipped: bool) -> Answer:
         t0 = time.perf_counter_ns()
         if gzipped:
             try:
@@ -50,7 +49,7 @@ class App:
             except (zlib.error, EOFError):
                 self.bidder.stats.invalid += 1
                 return 400, TEXT, b""
-        status, payload = self.bidder.engine.bid(body, started)
+        status, payload = self.bidder.engine.bid(body, t0)
         self.bidder.stats.observe(time.perf_counter_ns() - t0)
         return status, JSON, payload
 
@@ -123,7 +122,7 @@ class App:
             accept = h.get(b"accept-encoding", b"").decode("latin-1")
             version = h[b"x-openrtb-version"].decode("latin-1") if b"x-openrtb-version" in h else None
             gz = b"gzip" in h.get(b"content-encoding", b"") or b"gzip=1" in query
-            status, ctype, payload = self.bid(body, gz, accept, version)
+            status, ctype, payload = self.bid(body, gz)
             headers, payload = self._headers(status, ctype, payload, accept, version, True)
         else:
             try:
@@ -189,7 +188,7 @@ class App:
             accept = hdrs.get("accept-encoding", "")
             version = hdrs.get("x-openrtb-version")
             gz = "gzip" in hdrs.get("content-encoding", "") or "gzip=1" in scope.query_string
-            status, ctype, payload = self.bid(body, gz, accept, version)
+            status, ctype, payload = self.bid(body, gz)
             headers, payload = self._headers(status, ctype, payload, accept, version, True)
         else:
             try:
