@@ -16,6 +16,7 @@ import random
 from collections.abc import Callable, Mapping
 
 from bidder.index import Index
+from bidder.settings import parse_amounts
 from shield import (
     BudgetManager,
     Budgets,
@@ -38,16 +39,7 @@ PLATFORM_BUDGETS = {"google_ads": 500.0, "meta": 400.0, "tradedesk": 600.0}
 
 def parse_platform_budgets(spec: str) -> dict[str, int]:
     """``"meta=400,tiktok=250"`` (USD per 10 minutes) over the defaults, as micros."""
-    caps = dict(PLATFORM_BUDGETS)
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        name, eq, value = item.partition("=")
-        try:
-            usd = float(value)
-        except ValueError:
-            usd = -1.0
-        if not eq or not name.strip() or not usd > 0:
-            raise ValueError(f"RTB_PLATFORM_BUDGETS: cannot read {item!r}; expected platform=USD, e.g. meta=400")
-        caps[name.strip()] = usd
+    caps = {**PLATFORM_BUDGETS, **parse_amounts(spec, "RTB_PLATFORM_BUDGETS", "platform=USD, e.g. meta=400")}
     return {k: round(v * 1e6) for k, v in caps.items()}
 
 

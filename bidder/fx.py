@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from bidder.settings import SettingsError, parse_amounts
+
 RATES: dict[str, float] = {
     "USD": 1.0,
     "EUR": 0.92,
@@ -36,17 +38,11 @@ RATES: dict[str, float] = {
 
 def parse_rates(spec: str) -> dict[str, float]:
     """``"EUR=0.92,GBP=0.79"`` -> rates merged over the defaults; refuses what it cannot read."""
-    rates = dict(RATES)
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        code, eq, value = item.partition("=")
-        try:
-            rate = float(value)
-        except ValueError:
-            rate = math.nan
-        if not eq or len(code.strip()) != 3 or not (math.isfinite(rate) and rate > 0):
-            raise ValueError(f"RTB_FX: cannot read {item!r}; expected CODE=units-per-USD, e.g. EUR=0.92")
-        rates[code.strip().upper()] = rate
-    return rates
+    overrides = parse_amounts(spec, "RTB_FX", "CODE=units-per-USD, e.g. EUR=0.92")
+    for code in overrides:
+        if len(code) != 3:
+            raise SettingsError(f"RTB_FX: {code!r} is not a 3-letter currency code")
+    return {**RATES, **{code.upper(): rate for code, rate in overrides.items()}}
 
 
 def to_usd_micros_ceil(amount: float, rate: float) -> int:

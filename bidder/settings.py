@@ -7,6 +7,7 @@ default (``RTB_NOTCE_SECRET`` would otherwise sign notices with a throw-away sec
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,6 +74,22 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 FIELDS = set(Settings.__struct_fields__)
+
+
+def parse_amounts(spec: str, setting: str, example: str) -> dict[str, float]:
+    """``"a=1.5,b=2"`` -> {"a": 1.5, "b": 2.0}; every amount must be a finite number > 0. The error
+    names the setting, the item it could not read and what was expected."""
+    out: dict[str, float] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, eq, value = item.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = math.nan
+        if not eq or not name.strip() or not (math.isfinite(amount) and amount > 0):
+            raise SettingsError(f"{setting}: cannot read {item!r}; expected {example}")
+        out[name.strip()] = amount
+    return out
 
 
 def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
