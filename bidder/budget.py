@@ -44,6 +44,11 @@ def parse_platform_budgets(spec: str) -> dict[str, int]:
 
 
 class BudgetGate:
+    __slots__ = (
+        "_booked", "_booked_last_day", "_budgets", "_by_id", "_clock", "_index", "_managers", "_pacer_of", "_pacers",
+        "_platform_caps", "_rng", "_total",
+    )
+
     def __init__(
         self,
         clock: Clock,

@@ -3,7 +3,12 @@
 ``Engine.bid`` is a pure function of the request bytes and the pre-built state (index, bound model,
 buffers); it does no I/O and never raises. Per request it decodes into view Structs, narrows the
 lines with bitset operations on request-level signals, then per imp and offered media type (and per
-deal) extracts the candidates, scores them with the value model, and prices the best one.
+deal) finds the best priced line: with the model's fused kernel when it has one (``BestScorer``), else
+by extracting the candidates, scoring them and picking.
+
+This is the hot path, measured in microseconds (``bench/bench_bidder.py``): each step here is written
+to do as few interpreted operations as it can, and everything that depends only on the campaigns is
+computed when they load.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ import numpy as np
 from bidder import fx, pricing
 from bidder.budget import BudgetGate
 from bidder.campaign import Campaign
-from bidder.index import Index, category_keys, domain_keys
-from bidder.notices import Signer, url_safe
+from bidder.index import Index
+from bidder.notices import Signer
 from bidder.openrtb import NBR_INSUFFICIENT_TIME, BidRequest, BidResponse, Imp, privacy
 from bidder.response import Writer
 from bidder.settings import Settings
@@ -29,7 +34,7 @@ from bidder.value import FORMATS, Context, ValueModel
 from shield import PLATFORM_MULTIPLIERS, CircuitBreaker, Clock, FallbackPricer
 
 _FMT = {f: i for i, f in enumerate(FORMATS)}
-_EMPTY: tuple[str, ...] = ()
+_replace = msgspec.structs.replace
 
 
 class Invalid(Exception):
@@ -47,7 +52,7 @@ MAX_ADMISSIONS = 4
 BAD_REQUEST = Outcome(400, b"")
 
 
-class _Choice(NamedTuple):
+class _Choice(msgspec.Struct, gc=False):
     bid: int  # USD micros CPM
     value: int  # USD micros CPM, before shading
     line: int
@@ -57,6 +62,13 @@ class _Choice(NamedTuple):
 
 
 class Engine:
+    __slots__ = (
+        "_best", "_campaign_stats", "_cand", "_decoder", "_encoder", "_fallback_scale", "_id_prefix", "_ids",
+        "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out", "_shade", "_signed", "_vals", "_writer",
+        "breaker", "budget", "campaigns", "fallback", "index", "model", "rates", "scorer", "settings", "signer",
+        "stats", "wall", "win_markup",
+    )
+
     def __init__(
         self,
         settings: Settings,
@@ -78,6 +90,7 @@ class Engine:
         self.wall = clock.time
         self._mono = clock.monotonic  # times model calls for the breaker
         self.rates = fx.parse_rates(settings.fx)
+        self._shade = settings.shade
         self.model = model
         self._decoder = msgspec.json.Decoder(BidRequest)
         self._lax = msgspec.json.Decoder(BidRequest, strict=False)
@@ -98,16 +111,13 @@ class Engine:
         camp = index.campaigns
         line_campaign = index.lines.campaign.tolist()
         n = max(1, index.n)
-        inv_roas = np.array([1.0 / c.bid.target_roas for c in camp] or [1.0])
+        inv_roas, max_cpm = pricing.campaign_arrays(camp)
         fallback_scale = np.array(
             [PLATFORM_MULTIPLIERS.get(c.platform, 1.0) * c.bid.target_roas / 1000.0 for c in camp] or [0.0])
-        max_cpm = np.array([round(c.bid.max_cpm * 1e6) for c in camp] or [0], dtype=np.int64)
-        # Per line: campaign id, creative id, and both percent-encoded for notice URLs.
-        line_ids = [(camp[ci].id, cr.id, (url_safe(camp[ci].id), url_safe(cr.id)))
-                    for ci, cr in zip(line_campaign, index.creatives, strict=True)]
+        signed = [self.signer.line(camp[ci].id, cr.id) for ci, cr in zip(line_campaign, index.creatives, strict=True)]
         win_markup = {(camp[ci].id, cr.id): cr.adm.encode()
                       for ci, cr in zip(line_campaign, index.creatives, strict=True) if cr.nurl_markup}
-        writer = Writer(index, self.settings.seat, model.version)
+        writer = Writer(index, self.settings.seat, model.version, self.signer.base)
         self.budget.bind(index)  # last of what may refuse
 
         self._inv_roas, self._fallback_scale, self._max_cpm = inv_roas, fallback_scale, max_cpm
@@ -115,9 +125,10 @@ class Engine:
         self._vals = np.zeros(n, dtype=np.float64)
         self._out = np.zeros(2, dtype=np.int64)
         self._campaign_stats: list[CampaignStats] = [self.stats.campaigns[c.id] for c in camp]
-        self._line_ids, self._line_campaign, self.win_markup = line_ids, line_campaign, win_markup
+        self._signed, self._line_campaign, self.win_markup = signed, line_campaign, win_markup
         self._writer = writer
         self.campaigns = campaigns  # all of them, paused ones too: what the next load starts from
+        self._best = getattr(scorer, "best", None)  # the model's fused kernel, when it has one
         self.index, self.scorer, self.model = index, scorer, model
 
     # --- the decision ----------------------------------------------------------------------------
@@ -128,37 +139,43 @@ class Engine:
         stats.requests += 1
         try:
             try:
-                req = self._decode(body)
-                _validate(req)
-            except (msgspec.DecodeError, Invalid):  # ValidationError is a DecodeError
-                stats.invalid += 1
-                return BAD_REQUEST
+                req = self._decoder.decode(body)
+            except msgspec.ValidationError as exc:
+                req = self._decode_lax(body, exc)
+            imps = req.imp
+            if not imps:
+                raise Invalid("imp is empty")
+            if len(imps) > 1 and len({i.id for i in imps}) != len(imps):
+                raise Invalid("duplicate imp ids")
+            if (req.site is not None) + (req.app is not None) + bool(req.dooh) > 1:
+                raise Invalid("at most one of site, app, dooh")
+        except (msgspec.DecodeError, Invalid):  # ValidationError is a DecodeError
+            stats.invalid += 1
+            return BAD_REQUEST
+        try:
             return self._decide(req, started_ns)
         except Exception:  # never a 500: a failure of ours is a no-bid, counted
             stats.errors += 1
             stats.no_bid["error"] += 1
             return NO_BID
 
-    def _decode(self, body: bytes) -> BidRequest:
-        try:
-            return self._decoder.decode(body)
-        except msgspec.ValidationError as exc:
-            # JSON Schema (and so the OpenRTB schemas) counts 320.0 as an integer; some exchanges
-            # write integers that way. Only for that error, decode again accepting integral floats.
-            if "got `float`" not in str(exc):
-                raise
-            return self._lax.decode(body)
+    def _decode_lax(self, body: bytes, exc: msgspec.ValidationError) -> BidRequest:
+        # JSON Schema (and so the OpenRTB schemas) counts 320.0 as an integer; some exchanges write
+        # integers that way. Only for that error, decode again accepting integral floats.
+        if "got `float`" not in str(exc):
+            raise exc
+        return self._lax.decode(body)
 
     def _decide(self, req: BidRequest, started_ns: int | None) -> Outcome:
         stats = self.stats
-        s = self.settings
         if req.tmax is not None and req.tmax > 0:
             elapsed = 0.0 if started_ns is None else (time.perf_counter_ns() - started_ns) / 1e6
-            if req.tmax - elapsed < s.tmax_margin_ms:
+            if req.tmax - elapsed < self.settings.tmax_margin_ms:
                 stats.no_bid["tmax"] += 1
                 return Outcome(200, self._encoder.encode(BidResponse(id=req.id, nbr=NBR_INSUFFICIENT_TIME)))
 
-        cur = self._currency(req.cur)
+        wanted = req.cur
+        cur: str | None = "USD" if not wanted or "USD" in wanted else self._currency(wanted)
         if cur is None:
             stats.no_bid["currency"] += 1
             return NO_BID
@@ -206,9 +223,7 @@ class Engine:
             m &= ~idx.campaign_lines[ci]
         return None, why
 
-    def _currency(self, wanted: list[str] | None) -> str | None:
-        if not wanted or "USD" in wanted:
-            return "USD"
+    def _currency(self, wanted: list[str]) -> str | None:
         for c in wanted:
             if c in self.rates:
                 return c
@@ -219,45 +234,53 @@ class Engine:
         m = idx.live
         dev = req.device
         user = req.user
-        geo = (dev.geo if dev else None) or (user.geo if user else None)
-        country = geo.country.upper() if geo and geo.country else ""
-        region = geo.region.upper() if geo and geo.region else ""
-        devtype = (dev.devicetype or 0) if dev else 0
-        os_name = dev.os.lower() if dev and dev.os else ""
+        geo = dev.geo if dev is not None else None
+        if geo is None and user is not None:
+            geo = user.geo
+        country = region = os_name = ""
+        offset = devtype = 0
+        if geo is not None:
+            if geo.country:
+                country = geo.country.upper()
+            if geo.region:
+                region = geo.region.upper()
+            if geo.utcoffset is not None:
+                offset = geo.utcoffset  # minutes
+        if dev is not None:
+            devtype = dev.devicetype or 0
+            if dev.os:
+                os_name = dev.os.lower()
         # A dimension no campaign constrains is skipped: its ``any`` is every line.
-        for dim, v in ((idx.country, country), (idx.region, region), (idx.device_type, devtype),
-                       (idx.os, os_name)):
-            if dim.by:
-                m &= dim.any | dim.by.get(v, 0)
-        offset = geo.utcoffset if geo and geo.utcoffset is not None else 0  # minutes
+        dim = idx.country
+        if dim.by:
+            m &= dim.any | dim.by.get(country, 0)
+        dim = idx.region
+        if dim.by:
+            m &= dim.any | dim.by.get(region, 0)
+        dim = idx.device_type
+        if dim.by:
+            m &= dim.any | dim.by.get(devtype, 0)
+        dim = idx.os
+        if dim.by:
+            m &= dim.any | dim.by.get(os_name, 0)
         local = now + offset * 60
         hour = int(local // 3600) % 24
-        m &= idx.hours[hour]
+        if idx.hourly:
+            m &= idx.hours[hour]
 
         inv = req.site or req.app
         inventory = publisher = ""
         if inv is not None:
-            domain = inv.domain or (inv.publisher.domain if inv.publisher else None)
-            keys = domain_keys(domain) if domain else ()
-            allow = idx.inventory_any
-            block = 0
-            for k in keys:
-                allow |= idx.domain.get(k, 0)
-                block |= idx.blocked.get(k, 0)
-            inventory = keys[0] if keys else ""
             app = req.app
-            if app is not None and app.bundle:
-                inventory = bundle = app.bundle.lower()
-                allow |= idx.bundle.get(bundle, 0)
-                block |= idx.blocked.get(bundle, 0)
-            m &= allow & ~block
+            bundle = app.bundle if app is not None else None
+            domain = inv.domain or (inv.publisher.domain if inv.publisher else None)
+            allowed, inventory = idx.inventory(domain, bundle)
+            m &= allowed
             if idx.category.by:
-                cat_ok = idx.category.any
-                for cats in (inv.cat, inv.sectioncat, inv.pagecat):
-                    for c in cats or _EMPTY:
-                        for k in category_keys(c):
-                            cat_ok |= idx.category.by.get(k, 0)
-                m &= cat_ok
+                cats = inv.cat
+                if inv.sectioncat or inv.pagecat:
+                    cats = [*(cats or ()), *(inv.sectioncat or ()), *(inv.pagecat or ())]
+                m &= idx.categories(cats)
             if inv.publisher and inv.publisher.id:
                 publisher = inv.publisher.id
         else:
@@ -299,8 +322,7 @@ class Engine:
                 mm &= ~idx.any_of(idx.attr, battr)
             if not mm:
                 continue
-            c = Context(_FMT[fmt], ctx.device_type, ctx.os, ctx.country, ctx.region, ctx.inventory,
-                        ctx.publisher, ctx.hour_of_week, w, h, ctx.user_id)
+            c = _replace(ctx, fmt=_FMT[fmt], w=w, h=h)
             if not private:
                 floor = self._floor(imp.bidfloor, imp.bidfloorcur)
                 if floor is None:
@@ -326,7 +348,7 @@ class Engine:
                 at = deal.at or req.at
                 got = self._price(idx, dm, floor, at == 1, c, deal.id)
                 if got is not None and at == 3:  # fixed-price deal: the price is the floor
-                    got = got._replace(bid=floor)
+                    got.bid = floor
                 if got is not None and (best is None or got.bid > best.bid):
                     best = got
                 elif got is None and why == "no_match":
@@ -346,62 +368,72 @@ class Engine:
     def _price(self, idx: Index, mask: int, floor: int, first: bool, ctx: Context, deal: str | None) -> _Choice | None:
         if not mask:
             return None
-        cand, vals = self._cand, self._vals
-        n = pricing.extract(mask.to_bytes(idx.nbytes, "little"), cand)
-        source = "ai"
-        token = self.breaker.allow()
+        bits = mask.to_bytes(idx.nbytes, "little")
+        out = self._out
+        breaker = self.breaker
+        token = breaker.allow()
         if token:
+            best = self._best
             t0 = self._mono()
             try:
-                self.scorer.values(cand, n, ctx, vals)
+                if best is not None:
+                    line = best(bits, ctx, floor, first, self._shade, out)
+                else:
+                    line = self._scored(idx, bits, floor, first, ctx)
             except Exception:  # a failing model is the breaker's business, not the exchange's
-                self.breaker.record_failure(token)
-                token = 0
+                breaker.record_failure(token)
             else:
-                self.breaker.record_success(token, self._mono() - t0)
-        if not token:
-            median = self.fallback.median()
-            if median is None:  # no history: no safe price to fall back on
-                self.stats.decisions["fallback_empty"] += 1
-                return None
-            pricing.fallback_values(cand, n, idx.lines.campaign, self._fallback_scale, median, vals)
-            source = "fallback"
-        self.stats.decisions[source] += 1
-        out = self._out
-        k = pricing.pick(cand, n, vals, idx.lines.campaign, self._inv_roas, self._max_cpm, floor,
-                         first, self.settings.shade, out)
-        if k < 0:
-            return None
-        return _Choice(int(out[0]), int(out[1]), int(cand[k]), deal, ctx, source)
+                breaker.record_success(token, self._mono() - t0)
+                self.stats.decisions["ai"] += 1
+                return None if line < 0 else _Choice(int(out[0]), int(out[1]), line, deal, ctx, "ai")
+        line = self._fallback(idx, bits, floor, first)
+        return None if line < 0 else _Choice(int(out[0]), int(out[1]), line, deal, ctx, "fallback")
+
+    def _scored(self, idx: Index, bits: bytes, floor: int, first: bool, ctx: Context) -> int:
+        """The generic path, for a model without a fused kernel: extract, score, pick."""
+        cand, vals = self._cand, self._vals
+        n = pricing.extract(bits, cand)
+        self.scorer.values(cand, n, ctx, vals)
+        k = pricing.pick(cand, n, vals, idx.lines.campaign, self._inv_roas, self._max_cpm, floor, first,
+                         self._shade, self._out)
+        return -1 if k < 0 else int(cand[k])
+
+    def _fallback(self, idx: Index, bits: bytes, floor: int, first: bool) -> int:
+        """The breaker's heuristic: the median of recent model values, per platform."""
+        median = self.fallback.median()
+        if median is None:  # no history: no safe price to fall back on
+            self.stats.decisions["fallback_empty"] += 1
+            return -1
+        self.stats.decisions["fallback"] += 1
+        cand, vals = self._cand, self._vals
+        n = pricing.extract(bits, cand)
+        pricing.fallback_values(cand, n, idx.lines.campaign, self._fallback_scale, median, vals)
+        k = pricing.pick(cand, n, vals, idx.lines.campaign, self._inv_roas, self._max_cpm, floor, first,
+                         self._shade, self._out)
+        return -1 if k < 0 else int(cand[k])
 
     # --- the response ----------------------------------------------------------------------------
 
     def _respond(self, req: BidRequest, cur: str, chosen: list[tuple[Imp, _Choice, str]], now: float) -> Outcome:
         writer = self._writer
         rate = self.rates[cur]
-        expiry = int(now) + self.settings.bid_ttl
-        test = req.test == 1
-        seats: dict[str, list[str]] = {}
+        x = str(int(now) + self.settings.bid_ttl)
+        t = "1" if req.test == 1 else "0"
+        query = self.signer.query
+        explain = self.scorer.explain
+        bids: list[tuple[int, str]] = []
         for imp, ch, bid_id in chosen:
-            ci = self._line_campaign[ch.line]
-            price = fx.from_usd_micros(ch.bid, rate)
-            cid, crid, quoted = self._line_ids[ch.line]
-            urls = self.signer.urls(bid_id, imp.id, cid, crid, repr(price), cur, expiry, test, quoted)
-            p, value = self.scorer.explain(ch.line, ch.ctx) if ch.source == "ai" else (0.0, 0.0)
+            line = ch.line
+            ci = self._line_campaign[line]
+            price = repr(fx.from_usd_micros(ch.bid, rate) if rate != 1.0 else ch.bid / 1e6)
+            imp_json, imp_q = writer.imp_id(imp.id)
+            q = query(bid_id, imp.id, imp_q, self._signed[line], price, cur, x, t)
+            p, value = explain(line, ch.ctx) if ch.source == "ai" else (0.0, 0.0)
             self._campaign_stats[ci].bids += 1
-            seats.setdefault(writer.seat(ci), []).append(writer.bid(
-                bid_id, imp.id, price, urls, ch.deal, ch.line, ch.value / 1e6, p, value, ch.source))
+            bids.append((ci, writer.bid(bid_id, imp_json, price, q, ch.deal, line, ch.value / 1e6, p, value,
+                                        ch.source)))
         self.stats.bids += 1
-        return Outcome(200, writer.response(req.id, seats, cur))
-
-
-def _validate(req: BidRequest) -> None:
-    if not req.imp:
-        raise Invalid("imp is empty")
-    if len(req.imp) > 1 and len({i.id for i in req.imp}) != len(req.imp):
-        raise Invalid("duplicate imp ids")
-    if (req.site is not None) + (req.app is not None) + bool(req.dooh) > 1:
-        raise Invalid("at most one of site, app, dooh")
+        return Outcome(200, writer.response(req.id, bids, cur))
 
 
 def _media(idx: Index, imp: Imp) -> list[tuple[str, int, list[int] | None, int, int]]:
@@ -409,19 +441,26 @@ def _media(idx: Index, imp: Imp) -> list[tuple[str, int, list[int] | None, int, 
     out = []
     b = imp.banner
     if b is not None:
-        sizes = [(f.w, f.h) for f in b.format] if b.format else []
-        if b.w and b.h:
-            sizes.insert(0, (b.w, b.h))
-        mask = idx.any_of(idx.banner_size, sizes)
-        w, h = sizes[0] if sizes else (0, 0)
+        if b.format:
+            sizes = [(f.w, f.h) for f in b.format]
+            if b.w and b.h:
+                sizes.insert(0, (b.w, b.h))
+            w, h = sizes[0]
+            mask = idx.any_of(idx.banner_size, sizes)
+        elif b.w and b.h:
+            w, h = b.w, b.h
+            mask = idx.banner_size.get((w, h), 0)
+        else:
+            w = h = mask = 0
         out.append(("banner", mask, b.battr, w, h))
-    for fmt, media in (("video", imp.video), ("audio", imp.audio)):
-        if media is not None and media.mimes:  # without mimes we cannot know what the player plays
-            mask = idx.media.get(fmt, 0) & idx.durations(media.minduration, media.maxduration)
-            mask &= idx.any_of(idx.mime, (m.lower() for m in media.mimes))
-            w = getattr(media, "w", None) or 0
-            h = getattr(media, "h", None) or 0
-            out.append((fmt, mask, media.battr, w, h))
+    if imp.video is not None or imp.audio is not None:
+        for fmt, media in (("video", imp.video), ("audio", imp.audio)):
+            if media is not None and media.mimes:  # without mimes we cannot know what the player plays
+                mask = idx.media.get(fmt, 0) & idx.durations(media.minduration, media.maxduration)
+                mask &= idx.any_of(idx.mime, (m.lower() for m in media.mimes))
+                w = getattr(media, "w", None) or 0
+                h = getattr(media, "h", None) or 0
+                out.append((fmt, mask, media.battr, w, h))
     if imp.native is not None and imp.native.request:  # no assets asked for: nothing we can render
         out.append(("native", idx.media.get("native", 0), imp.native.battr, 0, 0))
     return out

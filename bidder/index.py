@@ -64,8 +64,26 @@ class _Dim:
         self.by = dict(self.by)
 
 
+_MEMO_SIZE = 65536
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+
+
 class Index:
-    """Bitsets and per-line arrays for one set of campaigns. Immutable after build, except ``live``."""
+    """Bitsets and per-line arrays for one set of campaigns. Immutable after build, except ``live`` and
+    the memos."""
+
+    __slots__ = (
+        "_categories", "_inventory", "advertised_app", "advertiser", "all", "attr", "banner_size", "blocked",
+        "bundle", "campaign_lines", "campaigns", "category", "country", "creative_cat", "creatives", "deal",
+        "device_type", "domain", "duration", "hourly", "hours", "inventory_any", "lines", "live", "media", "mime",
+        "n", "nbytes", "open", "os", "region", "seat",
+    )
+
 
     def __init__(self, campaigns: list[Campaign], default_seat: str) -> None:
         active = [c for c in campaigns if c.status == "active"]
@@ -153,11 +171,48 @@ class Index:
             for a in cr.attr:
                 self.attr[a] |= bit
 
+        self.hourly = any(h != self.all for h in self.hours)  # else the hour never narrows anything
+        # Memos of what a request's inventory and categories allow: the same publishers and
+        # categories come back all day. Bounded: cleared when full.
+        self._inventory: dict[tuple[str | None, str | None], tuple[int, str]] = {}
+        self._categories: dict[tuple[str, ...], int] = {}
         for dim in (self.country, self.region, self.device_type, self.os, self.category):
             dim.freeze()
         for name in ("domain", "bundle", "blocked", "deal", "seat", "advertiser", "advertised_app",
                      "banner_size", "media", "mime", "duration", "creative_cat", "attr"):
             setattr(self, name, dict(getattr(self, name)))
+
+    def inventory(self, domain: str | None, bundle: str | None) -> tuple[int, str]:
+        """Lines that accept this site or app (allow-lists of domains and their parents, or bundles,
+        less block-lists), and the inventory key the models see: the bundle, else the domain."""
+        key = (domain, bundle)
+        got = self._inventory.get(key)
+        if got is None:
+            keys = domain_keys(domain) if domain else ()
+            allow, block = self.inventory_any, 0
+            for k in keys:
+                allow |= self.domain.get(k, 0)
+                block |= self.blocked.get(k, 0)
+            inventory = keys[0] if keys else ""
+            if bundle:
+                inventory = b = bundle.lower()
+                allow |= self.bundle.get(b, 0)
+                block |= self.blocked.get(b, 0)
+            got = (allow & ~block, inventory)
+            _remember(self._inventory, key, got)
+        return got
+
+    def categories(self, cats: list[str] | None) -> int:
+        """Lines whose campaign targets none of the categories, or one of these (or their parents)."""
+        key = tuple(cats) if cats else ()
+        got = self._categories.get(key)
+        if got is None:
+            got = self.category.any
+            for c in key:
+                for k in category_keys(c):
+                    got |= self.category.by.get(k, 0)
+            _remember(self._categories, key, got)
+        return got
 
     def any_of(self, table: Mapping[Any, int], keys: Iterable[object]) -> int:
         mask = 0

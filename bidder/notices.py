@@ -8,13 +8,13 @@ flag, signed with HMAC-SHA256 (first 16 bytes, base64url). The exchange substitu
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import logging
 import os
 import re
 import secrets
+from binascii import b2a_base64
 from pathlib import Path
 from urllib.parse import parse_qsl, quote
 
@@ -24,6 +24,7 @@ log = logging.getLogger("rtb.bidder")
 
 _SAFE = re.compile(r"[A-Za-z0-9._~-]*\Z").match
 _SIGNED = ("b", "i", "c", "r", "bp", "cu", "x", "t")
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def url_safe(value: str) -> str:
@@ -50,6 +51,8 @@ class NoticeError(ValueError):
 
 
 class Signer:
+    __slots__ = ("_base", "_inner", "_outer")
+
     def __init__(self, secret: bytes, base_url: str) -> None:
         self._base = base_url.rstrip("/")
         # HMAC-SHA256 (RFC 2104) with the keyed inner and outer states hashed once: per notice URL we
@@ -58,28 +61,38 @@ class Signer:
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
-    def _sig(self, fields: tuple[str, ...]) -> str:
+    @property
+    def base(self) -> str:
+        return self._base
+
+    def _sig(self, message: str) -> str:
         inner = self._inner.copy()
-        inner.update("\x1f".join(fields).encode())
+        inner.update(message.encode())
         outer = self._outer.copy()
         outer.update(inner.digest())
-        return base64.urlsafe_b64encode(outer.digest()[:16]).rstrip(b"=").decode()
+        return b2a_base64(outer.digest()[:16], newline=False)[:22].translate(_URLSAFE).decode()
 
-    def urls(
-        self, bid_id: str, imp_id: str, cid: str, crid: str, price: str, cur: str, expiry: int, test: bool,
-        quoted_ids: tuple[str, str] | None = None,
-    ) -> tuple[str, str, str]:
-        """(nurl, burl, lurl) for one bid. ``bid_id``, ``price`` and ``cur`` must be URL-safe already;
-        ``quoted_ids`` are ``cid`` and ``crid`` percent-encoded, when the caller has them precomputed."""
-        t = "1" if test else "0"
-        x = str(expiry)
-        sig = self._sig((bid_id, imp_id, cid, crid, price, cur, x, t))
-        qc, qr = quoted_ids or (url_safe(cid), url_safe(crid))
-        query = (f"?b={bid_id}&i={url_safe(imp_id)}&c={qc}&r={qr}&bp={price}&cu={cur}"
-                 f"&x={x}&t={t}&s={sig}&p=${{AUCTION_PRICE}}")
+    @staticmethod
+    def line(cid: str, crid: str) -> tuple[str, str]:
+        """What ``query`` needs of one (campaign, creative), computed once when campaigns load: the
+        ids as signed, and as they appear in the query string."""
+        return f"{cid}\x1f{crid}", f"&c={url_safe(cid)}&r={url_safe(crid)}"
+
+    def query(self, bid_id: str, imp_id: str, imp_quoted: str, line: tuple[str, str], price: str, cur: str,
+              expiry: str, test: str) -> str:
+        """The signed query string shared by one bid's nurl, burl and lurl (before ``&l=`` of the
+        lurl). ``bid_id``, ``price``, ``cur``, ``expiry`` and ``test`` ("0"/"1") must be URL-safe."""
+        sig = self._sig(f"{bid_id}\x1f{imp_id}\x1f{line[0]}\x1f{price}\x1f{cur}\x1f{expiry}\x1f{test}")
+        return (f"b={bid_id}&i={imp_quoted}{line[1]}&bp={price}&cu={cur}&x={expiry}&t={test}&s={sig}"
+                f"&p=${{AUCTION_PRICE}}")
+
+    def urls(self, bid_id: str, imp_id: str, cid: str, crid: str, price: str, cur: str, expiry: int,
+             test: bool) -> tuple[str, str, str]:
+        """(nurl, burl, lurl) for one bid."""
+        q = self.query(bid_id, imp_id, url_safe(imp_id), self.line(cid, crid), price, cur, str(expiry),
+                       "1" if test else "0")
         base = self._base
-        return (f"{base}/notice/win{query}", f"{base}/notice/bill{query}",
-                f"{base}/notice/loss{query}&l=${{AUCTION_LOSS}}")
+        return (f"{base}/notice/win?{q}", f"{base}/notice/bill?{q}", f"{base}/notice/loss?{q}&l=${{AUCTION_LOSS}}")
 
     def read(self, kind: str, query: str) -> Notice:
         """Verify and decode a notice's query string; raises ``NoticeError``."""
@@ -89,7 +102,7 @@ class Signer:
             sig = params["s"]
         except KeyError as exc:
             raise NoticeError("missing_field") from exc
-        if not hmac.compare_digest(self._sig(fields), sig):
+        if not hmac.compare_digest(self._sig("\x1f".join(fields)), sig):
             raise NoticeError("bad_signature")
         b, i, c, r, bp, cu, x, t = fields
         try:

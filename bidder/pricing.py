@@ -9,9 +9,13 @@ finite positive number, cannot bid.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
+
+from bidder.campaign import Campaign
 
 
 @njit(cache=True, nogil=True)
@@ -38,6 +42,21 @@ def extract_py(bits: bytes, out: NDArray[np.int32]) -> int:
     return len(idx)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def price(v: float, cap: int, floor: int, first_price: bool, shade: float) -> tuple[int, int]:
+    """(bid, value) in micros of CPM for a value ``v`` in micros of CPM; bid -1 when it cannot bid.
+    Every kernel that prices a line goes through here, so all models are priced alike."""
+    if not v > 0.0:  # also rejects NaN
+        return -1, 0
+    value = cap if v >= cap else np.int64(v + 0.5)
+    if value < floor or value <= 0:
+        return -1, 0
+    if not first_price:
+        return value, value
+    bid = np.int64(value * shade + 0.5)  # to the nearest micro: 0.8 is not exact in binary
+    return (bid if bid >= floor else np.int64(floor)), value
+
+
 @njit(cache=True, nogil=True)
 def pick(
     cand: NDArray[np.int32],
@@ -56,18 +75,7 @@ def pick(
     best_bid = np.int64(-1)
     for k in range(n):
         c = line_campaign[cand[k]]
-        v = values[k] * 1e9 * inv_roas[c]  # USD per impression -> micros of CPM
-        if not v > 0.0:  # also rejects NaN
-            continue
-        cap = max_cpm[c]
-        value = cap if v >= cap else np.int64(v + 0.5)
-        if value < floor or value <= 0:
-            continue
-        bid = value
-        if first_price:
-            bid = np.int64(value * shade + 0.5)  # to the nearest micro: 0.8 is not exact in binary
-            if bid < floor:
-                bid = np.int64(floor)
+        bid, value = price(values[k] * 1e9 * inv_roas[c], max_cpm[c], floor, first_price, shade)
         if bid > best_bid:
             best_bid = bid
             best = k
@@ -117,6 +125,13 @@ def fallback_values(
     """Values that make ``pick`` bid ``cpm`` x the platform multiplier: the breaker's heuristic."""
     for k in range(n):
         out[k] = cpm * scale[line_campaign[cand[k]]]
+
+
+def campaign_arrays(campaigns: Sequence[Campaign]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Per campaign: 1 / target ROAS, and ``max_cpm`` in micros; what ``pick`` and ``price`` read."""
+    inv_roas = np.array([1.0 / c.bid.target_roas for c in campaigns] or [1.0])
+    max_cpm = np.array([round(c.bid.max_cpm * 1e6) for c in campaigns] or [0], dtype=np.int64)
+    return inv_roas, max_cpm
 
 
 def warm_up() -> None:

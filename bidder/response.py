@@ -8,11 +8,13 @@ compare the two) at a fraction of the cost of building and encoding Structs per 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import msgspec
 
 from bidder.index import Index
+from bidder.notices import url_safe
 from bidder.openrtb import MTYPE
 
 _enc = msgspec.json.encode
@@ -28,7 +30,9 @@ def _num(x: float) -> str:
 
 
 class Writer:
-    def __init__(self, index: Index, default_seat: str, model_version: str) -> None:
+    __slots__ = ("_bill", "_ext_tail", "_line", "_loss", "_seat", "_win")
+
+    def __init__(self, index: Index, default_seat: str, model_version: str, notice_base: str) -> None:
         self._line: list[str] = []
         for line, cr in enumerate(index.creatives):
             c = index.campaigns[int(index.lines.campaign[line])]
@@ -52,21 +56,34 @@ class Writer:
             self._line.append("," + _enc(static).decode()[1:-1])
         self._seat = [_s(c.seat or default_seat) for c in index.campaigns]
         self._ext_tail = f',"model":{_s(model_version)},"source":"'
+        base = _enc(notice_base).decode()[1:-1]  # the base URL as it sits inside a JSON string
+        self._win, self._bill, self._loss = (f'"nurl":"{base}/notice/win?', f'"burl":"{base}/notice/bill?',
+                                             f'"lurl":"{base}/notice/loss?')
 
-    def seat(self, campaign: int) -> str:
-        return self._seat[campaign]
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)
+    def imp_id(imp_id: str) -> tuple[str, str]:
+        """An imp id as a JSON string and as a query-string value (most requests say "1")."""
+        return _s(imp_id), url_safe(imp_id)
 
-    def bid(self, bid_id: str, imp_id: str, price: float, urls: tuple[str, str, str], deal: str | None,
-            line: int, value_cpm: float, p: float, ltv: float, source: str) -> str:
-        """One Bid object. ``bid_id`` and the URLs are made of URL-safe characters only."""
-        nurl, burl, lurl = urls
+    def bid(self, bid_id: str, imp_json: str, price: str, query: str, deal: str | None, line: int,
+            value_cpm: float, p: float, ltv: float, source: str) -> str:
+        """One Bid object. ``bid_id`` and ``query`` (``Signer.query``) are made of URL-safe characters
+        only; ``price`` is a float's repr."""
         deal_part = f',"dealid":{_s(deal)}' if deal is not None else ""
-        return (f'{{"id":"{bid_id}","impid":{_s(imp_id)},"price":{_num(price)},'
-                f'"nurl":"{nurl}","burl":"{burl}","lurl":"{lurl}"{deal_part}{self._line[line]},'
+        return (f'{{"id":"{bid_id}","impid":{imp_json},"price":{price},{self._win}{query}",'
+                f'{self._bill}{query}",{self._loss}{query}&l=${{AUCTION_LOSS}}"{deal_part}{self._line[line]},'
                 f'"ext":{{"rtb":{{"value_cpm":{_num(value_cpm)},"p_conversion":{_num(p)},"ltv":{_num(ltv)}'
                 f'{self._ext_tail}{source}"}}}}}}')
 
-    @staticmethod
-    def response(request_id: str, seats: dict[str, list[str]], cur: str) -> bytes:
-        seatbids = ",".join(f'{{"bid":[{",".join(bids)}],"seat":{seat}}}' for seat, bids in seats.items())
+    def response(self, request_id: str, bids: list[tuple[int, str]], cur: str) -> bytes:
+        """The BidResponse for ``bids``, each (campaign, Bid object), grouped in one seatbid per seat."""
+        if len(bids) == 1:
+            ci, bid = bids[0]
+            seatbids = f'{{"bid":[{bid}],"seat":{self._seat[ci]}}}'
+        else:
+            seats: dict[str, list[str]] = {}
+            for ci, bid in bids:
+                seats.setdefault(self._seat[ci], []).append(bid)
+            seatbids = ",".join(f'{{"bid":[{",".join(b)}],"seat":{seat}}}' for seat, b in seats.items())
         return f'{{"id":{_s(request_id)},"seatbid":[{seatbids}],"cur":"{cur}"}}'.encode()

@@ -52,6 +52,11 @@ class CampaignStats:
 
 
 class Stats:
+    __slots__ = (
+        "bids", "campaigns", "decisions", "errors", "events", "invalid", "latency", "latency_sum_ns", "no_bid",
+        "notices", "requests",
+    )
+
     def __init__(self) -> None:
         self.requests = 0
         self.bids = 0  # requests answered with at least one bid

@@ -19,6 +19,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from bidder.campaign import Campaign
+from bidder.pricing import campaign_arrays, price
 
 FORMATS = ("banner", "video", "audio", "native")
 N_DEVICE_TYPES = 9  # OpenRTB device types 1..8 (8 = DOOH, 2.6); 0 = unknown
@@ -59,6 +60,18 @@ class Scorer(Protocol):
 
     def explain(self, line: int, ctx: Context) -> tuple[float, float]:
         """(P(conversion), value of a conversion in USD) behind the winning line's value, for bid.ext."""
+
+
+class BestScorer(Scorer, Protocol):
+    """A scorer with one fused kernel for the common path: candidates from the bitset, their values and
+    the auction price (``pricing.price``) in one call. It must pick what ``pricing.extract``,
+    ``values`` and ``pricing.pick`` pick together (the tests compare them); the engine uses ``best``
+    when a scorer has it, since each numba call costs about as much as the work it does here."""
+
+    def best(self, bits: bytes, ctx: Context, floor: int, first_price: bool, shade: float,
+             out: NDArray[np.int64]) -> int:
+        """The winning line among the set bits of little-endian ``bits`` (ties: the lowest), with
+        ``out`` = [bid, value] in micros of USD CPM; -1 when no line can bid."""
 
 
 class ValueModel(Protocol):
@@ -117,8 +130,45 @@ def prior_values_py(
         out[k] = float(rates[c, fmt, d]) * float(value[c])
 
 
+@njit(cache=True, nogil=True)
+def prior_best(
+    bits: bytes,
+    line_campaign: NDArray[np.int32],
+    rates: NDArray[np.float64],
+    value: NDArray[np.float64],
+    inv_roas: NDArray[np.float64],
+    max_cpm: NDArray[np.int64],
+    fmt: int,
+    device_type: int,
+    floor: int,
+    first_price: bool,
+    shade: float,
+    out: NDArray[np.int64],
+) -> int:
+    """``extract``, ``prior_values`` and ``pick`` in one call (see ``BestScorer``)."""
+    d = device_type if 0 <= device_type < rates.shape[2] else 0
+    best = -1
+    best_bid = np.int64(-1)
+    for i in range(len(bits)):
+        b = bits[i]
+        if b == 0:
+            continue
+        for j in range(8):
+            if (b >> j) & 1:
+                line = i * 8 + j
+                c = line_campaign[line]
+                bid, v = price(rates[c, fmt, d] * value[c] * 1e9 * inv_roas[c], max_cpm[c], floor, first_price,
+                               shade)
+                if bid > best_bid:
+                    best_bid = bid
+                    best = line
+                    out[1] = v
+    out[0] = best_bid
+    return best
+
+
 class _PriorScorer:
-    __slots__ = ("_line_campaign", "_rates", "_value", "_explained", "_campaign_of")
+    __slots__ = ("_line_campaign", "_rates", "_value", "_explained", "_campaign_of", "_inv_roas", "_max_cpm")
 
     def __init__(self, lines: Lines) -> None:
         self._line_campaign = lines.campaign
@@ -132,9 +182,15 @@ class _PriorScorer:
         rates, value = self._rates.tolist(), self._value.tolist()
         self._explained = [[[(r, value[c]) for r in by_fmt] for by_fmt in rates[c]] for c in range(len(value))]
         self._campaign_of = lines.campaign.tolist()
+        self._inv_roas, self._max_cpm = campaign_arrays(lines.campaigns)
 
     def values(self, cand: NDArray[np.int32], n: int, ctx: Context, out: NDArray[np.float64]) -> None:
         prior_values(cand, n, self._line_campaign, self._rates, self._value, ctx.fmt, ctx.device_type, out)
+
+    def best(self, bits: bytes, ctx: Context, floor: int, first_price: bool, shade: float,
+             out: NDArray[np.int64]) -> int:
+        return prior_best(bits, self._line_campaign, self._rates, self._value, self._inv_roas, self._max_cpm,  # type: ignore[no-any-return]
+                          ctx.fmt, ctx.device_type, floor, first_price, shade, out)
 
     def explain(self, line: int, ctx: Context) -> tuple[float, float]:
         d = ctx.device_type if 0 <= ctx.device_type < N_DEVICE_TYPES else 0
@@ -146,7 +202,7 @@ class PriorModel:
 
     version = "prior-1"
 
-    def bind(self, lines: Lines) -> Scorer:
+    def bind(self, lines: Lines) -> BestScorer:
         return _PriorScorer(lines)
 
 
@@ -154,4 +210,7 @@ def warm_up() -> None:
     """Compile the kernels now so that the first request does not pay for it."""
     cand = np.zeros(1, dtype=np.int32)
     out = np.zeros(1, dtype=np.float64)
-    prior_values(cand, 1, cand, np.zeros((1, len(FORMATS), N_DEVICE_TYPES)), np.zeros(1), 0, 0, out)
+    rates = np.zeros((1, len(FORMATS), N_DEVICE_TYPES))
+    prior_values(cand, 1, cand, rates, np.zeros(1), 0, 0, out)
+    prior_best(b"\x01", cand, rates, np.ones(1), np.ones(1), np.ones(1, dtype=np.int64), 0, 0, 0, True, 0.8,
+               np.zeros(2, dtype=np.int64))

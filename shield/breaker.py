@@ -72,6 +72,12 @@ class BreakerStats(msgspec.Struct, frozen=True):
 
 
 class CircuitBreaker:
+    __slots__ = (
+        "_bad", "_bad_calls", "_clock", "_gen", "_good_probes", "_lock", "_now", "_opened_at", "_opens", "_probes",
+        "_refused", "_reset_timeout", "_sink", "_slow", "_state", "_successes_needed", "_threshold", "_token",
+        "name",
+    )
+
     def __init__(
         self,
         name: str,

@@ -55,6 +55,13 @@ class BudgetStats(msgspec.Struct, frozen=True):
 
 
 class BudgetManager:
+    __slots__ = (
+        "_accepted", "_alert_at", "_alert_level", "_alerted", "_booked", "_bucket_seconds", "_buckets", "_clock",
+        "_commits", "_expired", "_expiry", "_idx", "_k", "_late", "_late_micros", "_lock", "_max", "_next_deadline",
+        "_next_event", "_next_roll", "_now", "_overrun_micros", "_overruns", "_rearm_at", "_rearm_level",
+        "_rejected", "_releases", "_res", "_reserved", "_sink", "_size", "_total", "_where", "_window", "key",
+    )
+
     def __init__(
         self,
         max_budget: int,

@@ -36,6 +36,8 @@ class FallbackStats(msgspec.Struct, frozen=True):
 
 
 class FallbackPricer:
+    __slots__ = ("_lock", "_median", "_multipliers", "_n", "_next", "_ring", "_size", "fallback_bids", "no_history")
+
     def __init__(self, size: int = 100, multipliers: Mapping[str, float] = PLATFORM_MULTIPLIERS) -> None:
         if size < 1:
             raise ConfigError(f"fallback pricer: size must be >= 1, got {size!r}")

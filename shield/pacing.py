@@ -36,6 +36,11 @@ class PacerStats(msgspec.Struct, frozen=True):
 
 
 class Pacer:
+    __slots__ = (
+        "_abs_slot", "_budget", "_clock", "_day", "_day_spend", "_down", "_lock", "_min_rate", "_mode",
+        "_next_update", "_offset", "_plan", "_rate", "_slot", "_slot_spend", "_slots_per_day", "_time", "_up",
+    )
+
     def __init__(
         self,
         daily_budget: int,

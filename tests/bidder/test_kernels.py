@@ -52,3 +52,30 @@ def test_prior_values_match_reference(seed: int, n: int, fmt: int, dev: int) -> 
     value.prior_values(cand, n, line_campaign, rates, vals, fmt, dev, a)
     value.prior_values_py(cand, n, line_campaign, rates, vals, fmt, dev, b)
     assert np.allclose(a[:n], b[:n])
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), fmt=st.integers(0, 3), dev=st.integers(-2, 12), first=st.booleans(),
+       floor=st.integers(0, 3_000_000), shade=st.floats(0.05, 1.0))
+def test_fused_prior_kernel_picks_what_extract_values_and_pick_pick(seed: int, fmt: int, dev: int, first: bool,
+                                                                    floor: int, shade: float) -> None:
+    rng = np.random.default_rng(seed)
+    lines, campaigns = 80, 9
+    line_campaign = rng.integers(0, campaigns, lines).astype(np.int32)
+    rates = rng.random((campaigns, len(value.FORMATS), value.N_DEVICE_TYPES)) * 1e-3
+    rates[rng.random(rates.shape) < 0.1] = 0.0
+    vals = rng.uniform(0, 100, campaigns)
+    inv_roas = 1.0 / rng.uniform(0.5, 4, campaigns)
+    max_cpm = rng.integers(100_000, 20_000_000, campaigns).astype(np.int64)
+    bits = rng.integers(0, 256, lines // 8, dtype=np.uint8).tobytes()
+
+    cand, scores = np.zeros(lines, dtype=np.int32), np.zeros(lines)
+    n = pricing.extract(bits, cand)
+    value.prior_values(cand, n, line_campaign, rates, vals, fmt, dev, scores)
+    expected = np.zeros(2, dtype=np.int64)
+    k = pricing.pick(cand, n, scores, line_campaign, inv_roas, max_cpm, floor, first, shade, expected)
+    got = np.zeros(2, dtype=np.int64)
+    line = value.prior_best(bits, line_campaign, rates, vals, inv_roas, max_cpm, fmt, dev, floor, first, shade, got)
+    assert line == (int(cand[k]) if k >= 0 else -1)
+    if line >= 0:
+        assert got.tolist() == expected.tolist()
