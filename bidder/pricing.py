@@ -48,13 +48,13 @@ def price(v: float, cap: int, floor: int, first_price: bool, shade: float) -> tu
     Every kernel that prices a line goes through here, so all models are priced alike."""
     if not v > 0.0:  # also rejects NaN
         return -1, 0
-    value = cap if v >= cap else np.int64(v + 0.5)
+    value = cap if v >= cap else int(v + 0.5)
     if value < floor or value <= 0:
         return -1, 0
     if not first_price:
         return value, value
-    bid = np.int64(value * shade + 0.5)  # to the nearest micro: 0.8 is not exact in binary
-    return (bid if bid >= floor else np.int64(floor)), value
+    bid = int(value * shade + 0.5)  # to the nearest micro: 0.8 is not exact in binary
+    return (bid if bid >= floor else floor), value
 
 
 @njit(cache=True, nogil=True)
@@ -72,7 +72,7 @@ def pick(
 ) -> int:
     """Return the position in ``cand`` of the highest bid (ties: the lowest line), or -1."""
     best = -1
-    best_bid = np.int64(-1)
+    best_bid = -1
     for k in range(n):
         c = line_campaign[cand[k]]
         bid, value = price(values[k] * 1e9 * inv_roas[c], max_cpm[c], floor, first_price, shade)

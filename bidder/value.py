@@ -147,8 +147,7 @@ def prior_best(
 ) -> int:
     """``extract``, ``prior_values`` and ``pick`` in one call (see ``BestScorer``)."""
     d = device_type if 0 <= device_type < rates.shape[2] else 0
-    best = -1
-    best_bid = np.int64(-1)
+    best = best_bid = -1
     for i in range(len(bits)):
         b = bits[i]
         if b == 0:
@@ -189,7 +188,7 @@ class _PriorScorer:
 
     def best(self, bits: bytes, ctx: Context, floor: int, first_price: bool, shade: float,
              out: NDArray[np.int64]) -> int:
-        return prior_best(bits, self._line_campaign, self._rates, self._value, self._inv_roas, self._max_cpm,  # type: ignore[no-any-return]
+        return prior_best(bits, self._line_campaign, self._rates, self._value, self._inv_roas, self._max_cpm,
                           ctx.fmt, ctx.device_type, floor, first_price, shade, out)
 
     def explain(self, line: int, ctx: Context) -> tuple[float, float]:
