@@ -12,7 +12,7 @@ import gzip
 import time
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from bidder.service import JSON, TEXT, Answer, Bidder
 from bidder.upkeep import Upkeep
@@ -82,18 +82,15 @@ class App:
             return b.events(query)
         return 404, TEXT, b""
 
-    def _headers(self, status: int, ctype: str, body: bytes, accept: str, version: str | None,
-                 is_bid: bool) -> tuple[list[tuple[str, str]], bytes]:
-        headers = []
-        if status != 204:
-            headers.append(("content-type", ctype))
-        if is_bid:
-            headers.append(("x-openrtb-version", "2.5" if version and version.startswith("2.5") else "2.6"))
-            if body and len(body) >= self.gzip_min and "gzip" in accept:
-                body = gzip.compress(body, compresslevel=1, mtime=0)
-                headers.append(("content-encoding", "gzip"))
-                headers.append(("vary", "accept-encoding"))
-        return headers, body
+    def _headers(self, status: int, ctype: str, body: bytes) -> list[tuple[str, str]]:
+        return [] if status == 204 else [("content-type", ctype)]
+
+    def _bid_answer(self, status: int, body: bytes, accept: str, version: str | None) -> tuple[_Headers, bytes]:
+        """Headers and body of a bid answer: the version answered, and gzip when the exchange takes it."""
+        v25 = version is not None and version.startswith("2.5")
+        if body and "gzip" in accept and len(body) >= self.gzip_min:
+            return _BID_HEADERS_GZIP[v25], gzip.compress(body, compresslevel=1, mtime=0)
+        return (_BID_HEADERS if body else _NO_BODY_HEADERS)[v25], body
 
     async def _start(self) -> None:
         if not self.bidder.ready:
@@ -112,37 +109,52 @@ class App:
         path = scope["path"]
         method = scope["method"]
         if path in BID_PATHS and method == "POST":
-            h = {k: v for k, v in scope["headers"] if k in _WANTED}
-            query = scope.get("query_string", b"")
-            try:
-                body = await self._read_asgi(receive, h.get(b"content-length"))
-            except TooLarge:
+            length = accept = encoding = version = None
+            for k, v in scope["headers"]:
+                if k == b"content-length":
+                    length = v
+                elif k == b"accept-encoding":
+                    accept = v
+                elif k == b"content-encoding":
+                    encoding = v
+                elif k == b"x-openrtb-version":
+                    version = v
+            if length is not None and length.isdigit() and int(length) > self.max_body:
                 await _send(send, 413, [], b"")
                 return
-            accept = h.get(b"accept-encoding", b"").decode("latin-1")
-            version = h[b"x-openrtb-version"].decode("latin-1") if b"x-openrtb-version" in h else None
-            gz = b"gzip" in h.get(b"content-encoding", b"") or b"gzip=1" in query
-            status, ctype, payload = self.bid(body, gz)
-            headers, payload = self._headers(status, ctype, payload, accept, version, True)
+            msg = await receive()  # the whole body in one message, unless it is large or chunked
+            body = msg.get("body", b"")
+            if msg.get("more_body"):
+                try:
+                    body = await self._read_asgi_rest(receive, body)
+                except TooLarge:
+                    await _send(send, 413, [], b"")
+                    return
+            gz = encoding is not None and b"gzip" in encoding or b"gzip=1" in scope.get("query_string", b"")
+            status, _, payload = self.bid(body, gz)
+            both, payload = self._bid_answer(status, payload, accept.decode("latin-1") if accept else "",
+                                             version.decode("latin-1") if version else None)
+            headers = both.asgi
         else:
+            msg = await receive()  # notices may POST; their body is not used
             try:
-                await self._read_asgi(receive, None)  # notices may POST; their body is not used
+                if msg.get("more_body"):
+                    await self._read_asgi_rest(receive, msg.get("body", b""))
             except TooLarge:
                 await _send(send, 413, [], b"")
                 return
             status, ctype, payload = self.handle(method, path, scope.get("query_string", b"").decode("latin-1"))
-            headers, payload = self._headers(status, ctype, payload, "", None, False)
-        await _send(send, status, [(k.encode(), v.encode()) for k, v in headers], payload)
+            headers = [(k.encode(), v.encode()) for k, v in self._headers(status, ctype, payload)]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
 
-    async def _read_asgi(self, receive: Receive, length: bytes | None) -> bytes:
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            raise TooLarge
-        msg = await receive()
-        body = msg.get("body", b"")
-        if not msg.get("more_body"):
-            return body  # type: ignore[no-any-return]
+    async def _read_asgi_rest(self, receive: Receive, body: bytes) -> bytes:
+        """The rest of a body sent in several messages, counted against the limit as it arrives."""
+        msg: MutableMapping[str, Any] = {"more_body": True}
         chunks = [body]
         size = len(body)
+        if size > self.max_body:
+            raise TooLarge
         while msg.get("more_body"):
             msg = await receive()
             chunk = msg.get("body", b"")
@@ -180,16 +192,20 @@ class App:
         method = scope.method
         if path in BID_PATHS and method == "POST":
             hdrs = scope.headers
+            length = hdrs.get("content-length")
             try:
-                body = await self._read_rsgi(protocol, hdrs.get("content-length"))
+                if length is not None and length.isdigit() and int(length) <= self.max_body:
+                    body = await protocol()  # framed by Content-Length: the common case, read at once
+                else:
+                    body = await self._read_rsgi(protocol, length)
             except TooLarge:
                 protocol.response_empty(413, [])
                 return
-            accept = hdrs.get("accept-encoding", "")
-            version = hdrs.get("x-openrtb-version")
             gz = "gzip" in hdrs.get("content-encoding", "") or "gzip=1" in scope.query_string
-            status, ctype, payload = self.bid(body, gz)
-            headers, payload = self._headers(status, ctype, payload, accept, version, True)
+            status, _, payload = self.bid(body, gz)
+            both, payload = self._bid_answer(status, payload, hdrs.get("accept-encoding", ""),
+                                             hdrs.get("x-openrtb-version"))
+            headers = both.rsgi
         else:
             try:
                 await self._read_rsgi(protocol, scope.headers.get("content-length"))
@@ -197,7 +213,7 @@ class App:
                 protocol.response_empty(413, [])
                 return
             status, ctype, payload = self.handle(method, path, scope.query_string)
-            headers, payload = self._headers(status, ctype, payload, "", None, False)
+            headers = self._headers(status, ctype, payload)
         if payload:
             protocol.response_bytes(status, headers, payload)
         else:
@@ -223,7 +239,22 @@ class App:
         self.bidder.close()
 
 
-_WANTED = frozenset({b"content-length", b"content-encoding", b"accept-encoding", b"x-openrtb-version"})
+class _Headers(NamedTuple):
+    """One set of response headers in both interfaces' forms, built once."""
+
+    rsgi: list[tuple[str, str]]
+    asgi: list[tuple[bytes, bytes]]
+
+
+def _both(headers: list[tuple[str, str]]) -> _Headers:
+    return _Headers(headers, [(k.encode(), v.encode()) for k, v in headers])
+
+
+# Bid answers' headers, indexed by "the exchange speaks 2.5" (else we answer 2.6).
+_BID = [[("content-type", JSON), ("x-openrtb-version", v)] for v in ("2.6", "2.5")]
+_BID_HEADERS = tuple(_both(h) for h in _BID)
+_NO_BODY_HEADERS = tuple(_both([("x-openrtb-version", v)]) for v in ("2.6", "2.5"))
+_BID_HEADERS_GZIP = tuple(_both([*h, ("content-encoding", "gzip"), ("vary", "accept-encoding")]) for h in _BID)
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

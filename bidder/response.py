@@ -69,11 +69,12 @@ class Writer:
     def bid(self, bid_id: str, imp_json: str, price: str, query: str, deal: str | None, line: int,
             value_cpm: float, p: float, ltv: float, source: str) -> str:
         """One Bid object. ``bid_id`` and ``query`` (``Signer.query``) are made of URL-safe characters
-        only; ``price`` is a float's repr."""
+        only; ``price`` is a float's repr; ``value_cpm`` is finite (it comes from integer micros), the
+        model's ``p`` and ``ltv`` may not be."""
         deal_part = f',"dealid":{_s(deal)}' if deal is not None else ""
         return (f'{{"id":"{bid_id}","impid":{imp_json},"price":{price},{self._win}{query}",'
                 f'{self._bill}{query}",{self._loss}{query}&l=${{AUCTION_LOSS}}"{deal_part}{self._line[line]},'
-                f'"ext":{{"rtb":{{"value_cpm":{_num(value_cpm)},"p_conversion":{_num(p)},"ltv":{_num(ltv)}'
+                f'"ext":{{"rtb":{{"value_cpm":{value_cpm!r},"p_conversion":{_num(p)},"ltv":{_num(ltv)}'
                 f'{self._ext_tail}{source}"}}}}}}')
 
     def response(self, request_id: str, bids: list[tuple[int, str]], cur: str) -> bytes:

@@ -19,6 +19,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from bidder.campaign import Campaign
+from bidder.jit import entry
 from bidder.pricing import campaign_arrays, price
 
 FORMATS = ("banner", "video", "audio", "native")
@@ -167,7 +168,8 @@ def prior_best(
 
 
 class _PriorScorer:
-    __slots__ = ("_line_campaign", "_rates", "_value", "_explained", "_campaign_of", "_inv_roas", "_max_cpm")
+    __slots__ = ("_line_campaign", "_rates", "_value", "_explained", "_campaign_of", "_inv_roas", "_max_cpm",
+                 "_best")
 
     def __init__(self, lines: Lines) -> None:
         self._line_campaign = lines.campaign
@@ -182,14 +184,16 @@ class _PriorScorer:
         self._explained = [[[(r, value[c]) for r in by_fmt] for by_fmt in rates[c]] for c in range(len(value))]
         self._campaign_of = lines.campaign.tolist()
         self._inv_roas, self._max_cpm = campaign_arrays(lines.campaigns)
+        self._best = entry(prior_best, b"", self._line_campaign, self._rates, self._value, self._inv_roas,
+                           self._max_cpm, 0, 0, 0, True, 0.5, np.zeros(2, dtype=np.int64))
 
     def values(self, cand: NDArray[np.int32], n: int, ctx: Context, out: NDArray[np.float64]) -> None:
         prior_values(cand, n, self._line_campaign, self._rates, self._value, ctx.fmt, ctx.device_type, out)
 
     def best(self, bits: bytes, ctx: Context, floor: int, first_price: bool, shade: float,
              out: NDArray[np.int64]) -> int:
-        return prior_best(bits, self._line_campaign, self._rates, self._value, self._inv_roas, self._max_cpm,
-                          ctx.fmt, ctx.device_type, floor, first_price, shade, out)
+        return self._best(bits, self._line_campaign, self._rates, self._value, self._inv_roas,  # type: ignore[no-any-return]
+                          self._max_cpm, ctx.fmt, ctx.device_type, floor, first_price, shade, out)
 
     def explain(self, line: int, ctx: Context) -> tuple[float, float]:
         d = ctx.device_type if 0 <= ctx.device_type < N_DEVICE_TYPES else 0
