@@ -5,6 +5,7 @@ Serving API (what the bidder uses)::
     model = load_model(ctr_artefact, ltv_artefact=None, users=None)   # -> ValueModel, raises ModelError
     warm_up()                                                          # compile kernels at start
     scorer = model.bind(lines); scorer.values(cand, n, ctx, out); scorer.explain(line, ctx)
+    line = scorer.best(bits, ctx, floor, first_price, shade, out)    # the engine's fused path (BestScorer)
 
 Modules, one idea each: ``hyp2f1`` (Gauss hypergeometric), ``bgnbd``, ``gammagamma``, ``ltv``,
 ``transactions`` (raw purchases -> RFM summaries), ``users`` (user-value table), ``features``

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from bidder.models.events import Event
 from bidder.models.features import MAX_FEATURES, N_FIXED, hash_bytes, hash_context, indices, mix, text
+from bidder.pricing import price
 
 Array = NDArray[np.float64]
 MAX_INDICES = 2 * MAX_FEATURES
@@ -106,6 +107,100 @@ def score(
         p = _sigmoid(s)
         p_out[k] = p
         out[k] = p * (user_value if user_value >= 0.0 else line_value[line])
+
+
+@njit(cache=True, nogil=True)
+def bias_cross(line_key: NDArray[np.uint64], weight: Array) -> Array:
+    """(lines,) each line's weight for the bias x campaign cross."""
+    feats = np.empty(MAX_FEATURES, dtype=np.uint64)
+    hash_context(b"", 0, 0, 0, 0, 0, feats)  # feats[0], the bias, is the same for every impression
+    mask = np.uint64(weight.shape[0] - 1)
+    out = np.empty(line_key.shape[0])
+    for line in range(line_key.shape[0]):
+        out[line] = weight[np.int64(mix(feats[0] ^ line_key[line]) & mask)]
+    return out
+
+
+KEY, VALUE, INV_ROAS, BIAS, MAX_CPM = range(5)  # columns of ``line_table``
+
+
+def line_table(
+    line_key: NDArray[np.uint64], value: Array, inv_roas: Array, max_cpm: NDArray[np.int64], weight: Array
+) -> NDArray[np.uint64]:
+    """(lines, 5) what ``pick_best`` reads per line, in one array because each array argument of a numba call
+    costs ~0.05 us: the campaign key, USD per conversion, 1 / target ROAS, the weight of the bias x
+    campaign cross (the one cross that is the same for every impression, so it is read from here rather
+    than from the large weight vector) and ``max_cpm`` in micros. Floats are stored as their bits."""
+    table = np.empty((line_key.shape[0], 5), dtype=np.uint64)
+    f = table.view(np.float64)
+    table[:, KEY] = line_key
+    f[:, VALUE] = value
+    f[:, INV_ROAS] = inv_roas
+    f[:, BIAS] = bias_cross(line_key, weight)
+    table[:, MAX_CPM] = max_cpm
+    return table
+
+
+@njit(cache=True, nogil=True)
+def pick_best(
+    buf: bytes, fmt: int, device_type: int, hour_of_week: int, w: int, h: int,
+    bits: bytes,  # little-endian bitset of candidate lines: bit i = line i
+    table: NDArray[np.uint64],  # (lines, 5) ``line_table``
+    user_value: float,  # as in ``score``
+    weight: Array,  # (2^bits,)
+    floor: int, first_price: bool, shade: float,  # as in ``pricing.pick``
+    out: NDArray[np.int64],  # written: [bid, value] in micros of USD CPM
+) -> tuple[int, float]:
+    """``score`` then ``pricing.pick`` over the set bits in one call: (best line or -1, its P(conversion)).
+
+    Values are bitwise those of ``score`` (the same additions in the same order), so the pick is the same.
+    A line is not scored when even P = 1 could not beat the best bid so far: P <= 1 and the price is
+    monotonic in the value, so such a line can at most tie, and ties go to the lower line, seen first."""
+    feats = np.empty(MAX_FEATURES, dtype=np.uint64)
+    m = hash_context(buf, fmt, device_type, hour_of_week, w, h, feats)
+    mask = np.uint64(weight.shape[0] - 1)
+    base = 0.0
+    for i in range(m):
+        base += weight[np.int64(feats[i] & mask)]
+    # The crossed features after the bias, packed to the front of feats in the order ``score`` adds them.
+    nc = 0
+    for i in range(1, m):
+        if i >= N_FIXED or i == 1 or i == 2 or i == 4:
+            feats[nc] = feats[i]
+            nc += 1
+    f, ints = table.view(np.float64), table.view(np.int64)
+    n = table.shape[0]
+    best_line = best_bid = -1
+    best_p = 0.0
+    for i in range(len(bits)):
+        b = bits[i]
+        if b == 0:
+            continue
+        for j in range(8):
+            if not (b >> j) & 1:
+                continue
+            line = i * 8 + j
+            if line >= n:
+                break
+            worth = user_value if user_value >= 0.0 else f[line, VALUE]
+            cap = ints[line, MAX_CPM]
+            if best_bid >= 0:
+                bound, _ = price(worth * 1e9 * f[line, INV_ROAS], cap, floor, first_price, shade)
+                if bound <= best_bid:
+                    continue
+            key = table[line, KEY]
+            s = base + f[line, BIAS]
+            for t in range(nc):
+                s += weight[np.int64(mix(feats[t] ^ key) & mask)]
+            p = _sigmoid(s)
+            bid, value = price(p * worth * 1e9 * f[line, INV_ROAS], cap, floor, first_price, shade)
+            if bid > best_bid:
+                best_bid = bid
+                best_line = line
+                best_p = p
+                out[1] = value
+    out[0] = best_bid
+    return best_line, best_p
 
 
 @njit(cache=True, nogil=True)

@@ -14,20 +14,22 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from bidder.jit import entry
 from bidder.models.artefact import load_artefact
-from bidder.models.ctr import score
+from bidder.models.ctr import line_table, pick_best, score
 from bidder.models.errors import ArtefactError, ModelError
 from bidder.models.features import FEATURES_VERSION, hash_bytes, text
 from bidder.models.hyp2f1 import hyp2f1
 from bidder.models.ltv import LtvParams, ltv, ltv_many
 from bidder.models.users import UserTable, load_users
-from bidder.value import Context, Lines, Scorer
+from bidder.pricing import campaign_arrays
+from bidder.value import BestScorer, Context, Lines
 
 Array = NDArray[np.float64]
 
 
 class _LearnedScorer:
-    __slots__ = ("_key", "_p", "_users", "_value", "_weight")
+    __slots__ = ("_explain_one", "_key", "_last", "_p", "_pick", "_table", "_users", "_value", "_values", "_weight")
 
     def __init__(self, weight: Array, users: dict[str, float], lines: Lines) -> None:
         self._weight = weight
@@ -37,20 +39,41 @@ class _LearnedScorer:
         self._value = np.array(
             [lines.campaigns[c].bid.value_per_conversion for c in lines.campaign], dtype=np.float64
         )
+        self._values: list[float] = self._value.tolist()
         self._p = np.empty(max(lines.n, 1))
+        inv_roas, max_cpm = campaign_arrays(lines.campaigns)
+        self._table = line_table(self._key, self._value, inv_roas[lines.campaign], max_cpm[lines.campaign], weight)
+        # (line, ctx, P, user value) of the last ``best``: explain is asked about its winner right after.
+        self._last: tuple[int, Context | None, float, float] = (-1, None, 0.0, -1.0)
+        self._explain_one = (np.empty(1, dtype=np.int32), np.empty(1), np.empty(1))
+        self._pick = entry(pick_best, b"", 0, 0, 0, 0, 0, b"", self._table, -1.0, weight, 0, True, 0.5,
+                           np.zeros(2, dtype=np.int64))
+
+    def _user(self, ctx: Context) -> float:
+        return self._users.get(ctx.user_id, -1.0) if ctx.user_id else -1.0
 
     def values(self, cand: NDArray[np.int32], n: int, ctx: Context, out: Array) -> None:
-        user = self._users.get(ctx.user_id, -1.0) if ctx.user_id else -1.0
         score(text(ctx), ctx.fmt, ctx.device_type, ctx.hour_of_week, ctx.w, ctx.h, cand, n,
-              self._key, self._value, user, self._weight, out, self._p)
+              self._key, self._value, self._user(ctx), self._weight, out, self._p)
+
+    def best(self, bits: bytes, ctx: Context, floor: int, first_price: bool, shade: float,
+             out: NDArray[np.int64]) -> int:
+        user = self._users.get(ctx.user_id, -1.0) if ctx.user_id else -1.0  # not _user: a call is ~3% here
+        line, p = self._pick(text(ctx), ctx.fmt, ctx.device_type, ctx.hour_of_week, ctx.w, ctx.h, bits,
+                             self._table, user, self._weight, floor, first_price, shade, out)
+        self._last = (line, ctx, p, user)
+        return line  # type: ignore[no-any-return]
 
     def explain(self, line: int, ctx: Context) -> tuple[float, float]:
-        cand = np.array([line], dtype=np.int32)
-        out, p = np.empty(1), np.empty(1)
-        user = self._users.get(ctx.user_id, -1.0) if ctx.user_id else -1.0
-        score(text(ctx), ctx.fmt, ctx.device_type, ctx.hour_of_week, ctx.w, ctx.h, cand, 1,
-              self._key, self._value, user, self._weight, out, p)
-        return float(p[0]), user if user >= 0.0 else float(self._value[line])
+        last, last_ctx, p, user = self._last
+        if line != last or ctx is not last_ctx:
+            user = self._user(ctx)
+            cand, out, p_out = self._explain_one
+            cand[0] = line
+            score(text(ctx), ctx.fmt, ctx.device_type, ctx.hour_of_week, ctx.w, ctx.h, cand, 1,
+                  self._key, self._value, user, self._weight, out, p_out)
+            p = float(p_out[0])
+        return p, user if user >= 0.0 else self._values[line]
 
 
 class LearnedModel:
@@ -67,7 +90,7 @@ class LearnedModel:
     def version(self) -> str:
         return self._version
 
-    def bind(self, lines: Lines) -> Scorer:
+    def bind(self, lines: Lines) -> BestScorer:
         return _LearnedScorer(self.weight, self.users.ltv if self.users else {}, lines)
 
     def user_ltv(self, user_id: str) -> float | None:
@@ -119,6 +142,9 @@ def warm_up() -> None:
     for cand in (np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int64)):
         out = np.zeros(1)
         score(text(ctx), 0, 0, 0, 0, 0, cand, 1, np.zeros(1, np.uint64), out, -1.0, np.zeros(2), out, out)  # type: ignore[arg-type]
+    weight = np.zeros(2)
+    table = line_table(np.zeros(1, np.uint64), np.ones(1), np.ones(1), np.ones(1, np.int64), weight)
+    pick_best(text(ctx), 0, 0, 0, 0, 0, b"\x01", table, -1.0, weight, 0, True, 0.8, np.zeros(2, np.int64))
     hash_bytes(b"")
     one = np.ones(1)
     bg, gg = np.array([0.25, 4.0, 0.8, 2.4]), np.array([6.0, 3.7, 15.0])

@@ -91,6 +91,7 @@ def test_load_model_refuses_users_without_an_ltv_model(tmp_path: Path) -> None:
 
 def test_warm_up_compiles_every_serving_kernel() -> None:
     warm_up()
-    from bidder.models.ctr import score
+    from bidder.models.ctr import bias_cross, pick_best, score
 
     assert len(score.signatures) >= 1
+    assert len(pick_best.signatures) >= 1 and len(bias_cross.signatures) >= 1
