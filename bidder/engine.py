@@ -316,6 +316,7 @@ class Engine:
         pmp = imp.pmp
         deals = pmp.deals if pmp and pmp.deals else ()
         private = pmp is not None and pmp.private_auction == 1
+        open_floor = None if private else self._floor(imp.bidfloor, imp.bidfloorcur)
         for fmt, mask, battr, w, h in _media(idx, imp):
             mm = m & mask
             if battr:
@@ -324,11 +325,10 @@ class Engine:
                 continue
             c = _replace(ctx, fmt=_FMT[fmt], w=w, h=h)
             if not private:
-                floor = self._floor(imp.bidfloor, imp.bidfloorcur)
-                if floor is None:
+                if open_floor is None:
                     why = "currency"
                 else:
-                    got = self._price(idx, mm & idx.open, floor, req.at == 1, c, None)
+                    got = self._price(idx, mm & idx.open, open_floor, req.at == 1, c, None)
                     if got is not None and (best is None or got.bid > best.bid):
                         best = got
                     elif got is None and why == "no_match" and mm & idx.open:
@@ -385,9 +385,15 @@ class Engine:
             else:
                 breaker.record_success(token, self._mono() - t0)
                 self.stats.decisions["ai"] += 1
-                return None if line < 0 else _Choice(int(out[0]), int(out[1]), line, deal, ctx, "ai")
+                if line < 0:
+                    return None
+                bid, value = out.tolist()
+                return _Choice(bid, value, line, deal, ctx, "ai")
         line = self._fallback(idx, bits, floor, first)
-        return None if line < 0 else _Choice(int(out[0]), int(out[1]), line, deal, ctx, "fallback")
+        if line < 0:
+            return None
+        bid, value = out.tolist()
+        return _Choice(bid, value, line, deal, ctx, "fallback")
 
     def _scored(self, idx: Index, bits: bytes, floor: int, first: bool, ctx: Context) -> int:
         """The generic path, for a model without a fused kernel: extract, score, pick."""
@@ -425,13 +431,12 @@ class Engine:
         for imp, ch, bid_id in chosen:
             line = ch.line
             ci = self._line_campaign[line]
-            price = repr(fx.from_usd_micros(ch.bid, rate) if rate != 1.0 else ch.bid / 1e6)
+            price = writer.usd(ch.bid) if rate == 1.0 else repr(fx.from_usd_micros(ch.bid, rate))
             imp_json, imp_q = writer.imp_id(imp.id)
             q = query(bid_id, imp.id, imp_q, self._signed[line], price, cur, x, t)
             p, value = explain(line, ch.ctx) if ch.source == "ai" else (0.0, 0.0)
             self._campaign_stats[ci].bids += 1
-            bids.append((ci, writer.bid(bid_id, imp_json, price, q, ch.deal, line, ch.value / 1e6, p, value,
-                                        ch.source)))
+            bids.append((ci, writer.bid(bid_id, imp_json, price, q, ch.deal, line, ch.value, p, value, ch.source)))
         self.stats.bids += 1
         return Outcome(200, writer.response(req.id, bids, cur))
 

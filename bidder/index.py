@@ -67,7 +67,9 @@ class _Dim:
 _MEMO_SIZE = 65536
 
 
-def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+def remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    """Store in a memo of the hot path, which is cleared when full: bounded memory, and what matters
+    comes back within a few requests."""
     if len(memo) >= _MEMO_SIZE:
         memo.clear()
     memo[key] = value
@@ -199,7 +201,7 @@ class Index:
                 allow |= self.bundle.get(b, 0)
                 block |= self.blocked.get(b, 0)
             got = (allow & ~block, inventory)
-            _remember(self._inventory, key, got)
+            remember(self._inventory, key, got)
         return got
 
     def categories(self, cats: list[str] | None) -> int:
@@ -211,7 +213,7 @@ class Index:
             for c in key:
                 for k in category_keys(c):
                     got |= self.category.by.get(k, 0)
-            _remember(self._categories, key, got)
+            remember(self._categories, key, got)
         return got
 
     def any_of(self, table: Mapping[Any, int], keys: Iterable[object]) -> int:
