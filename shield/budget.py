@@ -10,7 +10,15 @@ that the manager was asked to admit. ``window_seconds=None`` is a lifetime budge
 
 Reservations hold budget in the bucket they were made in until ``commit`` (which turns them into spend in
 that same bucket, because the exchange spent the money at bid time) or ``release``; one still open after
-``expiry_seconds`` is released by the next operation. Two bookings bypass the cap on purpose, because
+``expiry_seconds`` is released by the next operation.
+
+Open reservations pile up to (bid rate x expiry) when exchanges send no loss notices: 10,000 bids/s for
+10 minutes is 6 million. One dict holding them all would stall the bidder whenever it grows, because a
+Python dict grows by copying itself (one insertion into a 700,000-entry OrderedDict took 115 ms here).
+So they are spread by the bid id's hash over ``_SHARDS`` plain dicts, each of which grows (and pauses)
+1/``_SHARDS`` as much, and a deque, which grows without copying, keeps (deadline, bid id) in deadline
+order for expiry; a deque entry whose reservation has been closed (or replaced by a newer reservation of
+the same id) is skipped when it reaches the front. Two bookings bypass the cap on purpose, because
 the exchange has already spent the money and dropping it would hide real cost: a commit above its
 reservation books in full (counted as an overrun) and a commit for an unknown or expired bid books at the
 current time (counted as late). ``add_spend`` books unconditionally for the same reason.
@@ -22,7 +30,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
+from collections import deque
 
 import msgspec
 
@@ -32,6 +40,9 @@ from shield.events import NULL_SINK, BudgetAlert, EventSink
 
 _MAX_BUCKETS = 1_000_000
 _INF = math.inf
+_SHARDS = 128  # a power of two
+_SHARD_MASK = _SHARDS - 1
+_Entry = tuple[int, int, float]  # an open reservation: micros, ring slot, deadline
 
 
 class BudgetStats(msgspec.Struct, frozen=True):
@@ -58,8 +69,9 @@ class BudgetManager:
     __slots__ = (
         "_accepted", "_alert_at", "_alert_level", "_alerted", "_booked", "_bucket_seconds", "_buckets", "_clock",
         "_commits", "_expired", "_expiry", "_idx", "_k", "_late", "_late_micros", "_lock", "_max", "_next_deadline",
-        "_next_event", "_next_roll", "_now", "_overrun_micros", "_overruns", "_rearm_at", "_rearm_level",
-        "_rejected", "_releases", "_res", "_reserved", "_sink", "_size", "_total", "_where", "_window", "key",
+        "_live", "_next_event", "_next_roll", "_now", "_overrun_micros", "_overruns", "_queue", "_rearm_at",
+        "_rearm_level", "_rejected", "_releases", "_res", "_reserved", "_sink", "_size", "_total", "_where", "_window",
+        "key",
     )
 
     def __init__(
@@ -127,9 +139,11 @@ class BudgetManager:
         self._next_roll = (self._k + 1) * self._bucket_seconds if n else _INF
         self._total = 0  # spend + reserved inside the window
         self._reserved = 0
-        # bid_id -> (micros, ring slot, deadline). Deadlines are now + a constant on a monotonic
-        # clock, so insertion order is deadline order and expiry only ever looks at the front.
-        self._res: OrderedDict[str, tuple[int, int, float]] = OrderedDict()
+        # Open reservations, bid_id -> (micros, ring slot, deadline), in shards made on first use;
+        # deadlines are now + a constant on a monotonic clock, so the queue is in deadline order.
+        self._res: list[dict[str, _Entry] | None] = [None] * _SHARDS
+        self._queue: deque[tuple[float, str]] = deque()
+        self._live = 0
         self._next_deadline = _INF
         self._next_event = self._next_roll
 
@@ -205,8 +219,11 @@ class BudgetManager:
             now = self._now()
             if now >= self._next_event:
                 self._catch_up(now)
-            res = self._res
-            if bid_id in res:
+            i = hash(bid_id) & _SHARD_MASK
+            res = self._res[i]
+            if res is None:
+                res = self._res[i] = {}
+            elif bid_id in res:
                 raise DuplicateReservation(f"{self._where}: bid {bid_id!r} already holds a reservation")
             total = self._total + amount
             if total > self._max:
@@ -217,6 +234,8 @@ class BudgetManager:
             self._reserved += amount
             deadline = now + self._expiry
             res[bid_id] = (amount, self._idx, deadline)
+            self._queue.append((deadline, bid_id))
+            self._live += 1
             if deadline < self._next_deadline:  # only when it was empty: the front holds the earliest
                 self._next_deadline = deadline
                 if deadline < self._next_event:
@@ -241,7 +260,7 @@ class BudgetManager:
             now = self._now()
             if now >= self._next_event:
                 self._catch_up(now)
-            entry = self._res.pop(bid_id, None)
+            entry = self._pop(bid_id)
             if entry is None:
                 self._late += 1
                 self._late_micros += actual_amount
@@ -275,7 +294,7 @@ class BudgetManager:
             now = self._now()
             if now >= self._next_event:
                 self._catch_up(now)
-            entry = self._res.pop(bid_id, None)
+            entry = self._pop(bid_id)
             if entry is None:
                 return False
             amount = entry[0]
@@ -292,7 +311,7 @@ class BudgetManager:
     def _undo_reserve(self, bid_id: str) -> None:
         # Rollback for ``reserve_all``: as if the reservation had never been accepted here.
         with self._lock:
-            entry = self._res.pop(bid_id, None)
+            entry = self._pop(bid_id)
             if entry is not None:
                 self._unbook(entry)
                 self._accepted -= 1
@@ -319,7 +338,7 @@ class BudgetManager:
                 utilisation=self._utilisation(),
                 accepted=self._accepted,
                 rejected=self._rejected,
-                live_reservations=len(self._res),
+                live_reservations=self._live,
                 commits=self._commits,
                 releases=self._releases,
                 expired=self._expired,
@@ -335,16 +354,19 @@ class BudgetManager:
     def _catch_up(self, now: float) -> None:
         # Expire first: a reservation's deadline always comes before its bucket leaves the ring.
         if now >= self._next_deadline:
-            res = self._res
-            while res:
-                bid_id = next(iter(res))
-                entry = res[bid_id]
-                if entry[2] > now:
-                    break
-                del res[bid_id]
-                self._unbook(entry)
-                self._expired += 1
-            self._next_deadline = res[next(iter(res))][2] if res else _INF
+            queue, shards = self._queue, self._res
+            while queue and queue[0][0] <= now:
+                deadline, bid_id = queue.popleft()
+                res = shards[hash(bid_id) & _SHARD_MASK]
+                if res is None:
+                    continue
+                entry = res.get(bid_id)
+                if entry is not None and entry[2] == deadline:  # still open, and this very reservation
+                    del res[bid_id]
+                    self._live -= 1
+                    self._unbook(entry)
+                    self._expired += 1
+            self._next_deadline = queue[0][0] if queue else _INF
         if now >= self._next_roll:
             k = int(now // self._bucket_seconds)
             buckets, size = self._buckets, self._size
@@ -362,7 +384,14 @@ class BudgetManager:
         self._next_event = min(self._next_deadline, self._next_roll)
         self._maybe_rearm()
 
-    def _unbook(self, entry: tuple[int, int, float]) -> None:
+    def _pop(self, bid_id: str) -> _Entry | None:
+        res = self._res[hash(bid_id) & _SHARD_MASK]
+        entry = res.pop(bid_id, None) if res is not None else None
+        if entry is not None:
+            self._live -= 1
+        return entry
+
+    def _unbook(self, entry: _Entry) -> None:
         amount, slot, _ = entry
         self._buckets[slot] -= amount
         self._total -= amount

@@ -122,3 +122,41 @@ def test_released_and_committed_reservations_leave_nothing_behind() -> None:
     s = b.stats()
     assert (s.live_reservations, s.reserved) == (0, 0)
     assert len(b._buckets) == 601  # the ring never grows
+
+
+def test_a_reused_bid_id_expires_once_at_its_newest_deadline() -> None:
+    b, clock = manager(cap=10_000, window_seconds=None, expiry_seconds=10.0)
+    assert b.reserve("b1", 100)
+    b.release("b1")
+    clock.advance(5.0)
+    assert b.reserve("b1", 200)  # the first reservation's queue entry is still waiting at t=10
+    clock.advance(5.0)
+    s = b.stats()  # t=10: the old entry must not expire the new reservation
+    assert (s.reserved, s.expired, s.live_reservations) == (200, 0, 1)
+    clock.advance(5.0)
+    s = b.stats()
+    assert (s.reserved, s.expired, s.live_reservations) == (0, 1, 0)
+
+
+def test_closed_reservations_are_not_expired_again() -> None:
+    b, clock = manager(cap=10_000, window_seconds=None, expiry_seconds=10.0)
+    assert b.reserve("won", 100) and b.reserve("lost", 100) and b.reserve("silent", 100)
+    b.commit("won", 80)
+    b.release("lost")
+    clock.advance(10.0)
+    s = b.stats()
+    assert (s.spend, s.reserved, s.expired, s.releases, s.live_reservations) == (80, 0, 1, 1, 0)
+
+
+def test_a_hundred_thousand_open_reservations_are_all_found_and_expired() -> None:
+    b, clock = manager(cap=10**9, window_seconds=None, expiry_seconds=60.0)
+    for i in range(100_000):
+        assert b.reserve(f"bid-{i:x}", 3)
+        if i % 10_000 == 0:
+            clock.advance(1.0)
+    assert b.stats().live_reservations == 100_000
+    for i in range(0, 100_000, 2):  # half are won: every one is found, wherever its shard
+        b.commit(f"bid-{i:x}", 3)
+    clock.advance(60.0)
+    s = b.stats()
+    assert (s.spend, s.reserved, s.expired, s.commits, s.live_reservations) == (150_000, 0, 50_000, 50_000, 0)
