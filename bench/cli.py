@@ -1,9 +1,11 @@
 """``rtb bench``: the decision in-process, then max throughput (wrk) and open-loop latency over HTTP.
 
 Layout on a 2-core machine: what is measured runs on CPU 0 (the in-process decision, each server with
-one worker), what loads it runs on CPU 1 (wrk, the open-loop generator). The three servers (the bare
-ASGI baseline, the bidder over ASGI and over RSGI) run side by side for the whole run and are measured
-in interleaved rounds, so slow drift of a shared machine spreads over all three instead of one.
+one worker), what loads it runs on CPU 1 (wrk, the open-loop generator). The servers (the bare ASGI
+baseline, the bidder over ASGI and over RSGI, and with ``--model`` both again with the learned model)
+run side by side for the whole run and are measured in interleaved rounds, so slow drift of a shared
+machine spreads over all of them instead of one; the learned model's cost is then read as the fall of
+its ratio against the priors' ratio from the same run.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "openrtb" / "samples" / "iab-2.6-spec" / "request-1-simple-banner.json"
 PATH = "/openrtb2/bid"
 SERVER_CPU, LOAD_CPU = 0, 1
-SERVERS = ("baseline", "asgi", "rsgi")
-TARGETS = {"median_us": 15.0, "p99_us": 40.0, "asgi/baseline": 0.85, "rsgi/baseline": 1.0}
+INTERFACES = ("asgi", "rsgi")
+MODEL = "+model"  # suffix of the servers running the learned model
+TARGETS = {"median_us": 15.0, "p99_us": 40.0, "asgi/baseline": 0.85, "rsgi/baseline": 1.0, "model_fall": 0.05}
 
 
 class BenchError(RuntimeError):
@@ -81,13 +84,13 @@ def _bench(args: argparse.Namespace) -> int:
         raise BenchError(f"rtb bench pins the server to CPU {SERVER_CPU} and the load to CPU {LOAD_CPU}; "
                          f"this process may only use CPUs {sorted(cpus)}")
     body = args.request.read_bytes()
-    if args.model:  # the servers inherit it; the in-process decision reads it through from_env
-        os.environ["RTB_MODEL"] = str(args.model.resolve())
+    model = str(args.model.resolve()) if args.model else ""
     report: dict[str, Any] = {"machine": _machine(), "plan": plan.__dict__, "request": str(args.request),
-                              "model": os.environ.get("RTB_MODEL", "") or "prior"}
-    report["decision"] = [_decision(n, body, plan.calls) for n in (plan.campaigns, 10 * plan.campaigns)]
+                              "model": model or "prior"}
+    report["decision"] = [_decision(n, body, plan.calls, m) for m in (("", model) if model else ("",))
+                          for n in (plan.campaigns, 10 * plan.campaigns)]
     with tempfile.TemporaryDirectory(prefix="rtb-bench-") as tmp:
-        report.update(_http(plan, body, Path(tmp)))
+        report.update(_http(plan, body, Path(tmp), model))
     report["machine"]["load_after"] = list(os.getloadavg())
     print(_table(report, plan))
     if args.json:
@@ -139,14 +142,14 @@ def _synthetic_file(n: int, path: Path) -> Path:
 # --- 1. the decision, in-process ------------------------------------------------------------------
 
 
-def _decision(n: int, body: bytes, calls: int) -> dict[str, Any]:
+def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
+    """The in-process decision with ``n`` campaigns, under the learned ``model`` artefact or the priors."""
     from bidder.campaign import load_campaigns
     from bidder.service import Bidder
     from bidder.settings import from_env
 
     with tempfile.TemporaryDirectory(prefix="rtb-bench-") as tmp:
         campaigns = load_campaigns(_synthetic_file(n, Path(tmp) / "campaigns.json"))
-        model = os.environ.get("RTB_MODEL", "")
         bidder = Bidder(from_env({}, data_dir=tmp, notice_secret=secrets.token_hex(32), model=model), campaigns)
         try:
             bidder.warm_up()
@@ -167,7 +170,8 @@ def _decision(n: int, body: bytes, calls: int) -> dict[str, Any]:
         finally:
             bidder.close()
     times.sort()
-    return {"campaigns": n, "matching": matching, "calls": calls, "status": status,
+    return {"campaigns": n, "model": "learned" if model else "prior", "matching": matching, "calls": calls,
+            "status": status,
             "median_us": times[calls // 2] / 1000, "p99_us": times[int(calls * 0.99)] / 1000,
             "p999_us": times[int(calls * 0.999)] / 1000}
 
@@ -304,19 +308,21 @@ def _bid_counts(server: Server) -> tuple[int, int]:
     return int(s["requests"]), int(s["bids"])
 
 
-def _start(stack: ExitStack, tmp: Path, campaigns: int) -> list[Server]:
-    """The baseline and both bidders, started together (the bidders compile their kernels meanwhile)."""
+def _start(stack: ExitStack, tmp: Path, campaigns: int, model: str) -> list[Server]:
+    """The baseline and the bidders, started together (the bidders compile their kernels meanwhile)."""
     env = {"RTB_CAMPAIGNS": str(_synthetic_file(campaigns, tmp / "campaigns.json")),
            "RTB_NOTICE_SECRET": secrets.token_hex(32)}
     granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
                "--http", "1", "--no-ws"]
     bidder = [sys.executable, "-m", "control.cli", "bidder", "--interface"]
     specs: list[tuple[str, list[str], list[str], dict[str, str]]] = [("baseline", granian, ["Started worker"], {})]
-    for interface in ("asgi", "rsgi"):
-        data = tmp / f"data-{interface}"
+    for name in _bidders(model):
+        interface = name.removesuffix(MODEL)
+        data = tmp / f"data-{name}"
         data.mkdir()
-        specs.append((interface, [*bidder, interface], ["bidder ready", "Started worker"],
-                      {**env, "RTB_DATA_DIR": str(data)}))
+        extra = {"RTB_MODEL": model} if name.endswith(MODEL) else {}
+        specs.append((name, [*bidder, interface], ["bidder ready", "Started worker"],
+                      {**env, "RTB_DATA_DIR": str(data), **extra}))
     servers = []
     for name, cmd, ready, extra in specs:
         servers.append(Server(name, cmd, ready, extra))
@@ -324,13 +330,17 @@ def _start(stack: ExitStack, tmp: Path, campaigns: int) -> list[Server]:
     return servers
 
 
-def _http(plan: Plan, body: bytes, tmp: Path) -> dict[str, Any]:
+def _bidders(model: str) -> list[str]:
+    return [*INTERFACES, *(f"{i}{MODEL}" for i in INTERFACES if model)]
+
+
+def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
     from bench import loadgen, wrk
 
     lua = tmp / "post.lua"
     lua.write_text(wrk.script(body))
     with ExitStack() as stack:
-        servers = _start(stack, tmp, plan.campaigns)
+        servers = _start(stack, tmp, plan.campaigns, model)
         for s in servers:
             s.wait_ready()
             status, answer = _request(s.port, "POST", PATH, body)
@@ -352,7 +362,10 @@ def _http(plan: Plan, body: bytes, tmp: Path) -> dict[str, Any]:
                                 "failed_runs": len(rs) - len(good), "runs": rs}
         base = throughput["baseline"]["median_rps"]
         ratios = {f"{n}/baseline": (throughput[n]["median_rps"] / base
-                                    if base and throughput[n]["median_rps"] else None) for n in ("asgi", "rsgi")}
+                                    if base and throughput[n]["median_rps"] else None) for n in _bidders(model)}
+        # The learned model's cost: how far its ratio falls below the priors' ratio, same run.
+        falls = {f"{i}{MODEL}": _fall(ratios[f"{i}/baseline"], ratios[f"{i}{MODEL}/baseline"])
+                 for i in INTERFACES if model}
 
         latency: dict[str, Any] = {}
         for s in servers:
@@ -365,7 +378,11 @@ def _http(plan: Plan, body: bytes, tmp: Path) -> dict[str, Any]:
             latency[s.name] = {f: getattr(r, f) for f in r.__struct_fields__}
     failed = sum(t["failed_runs"] for t in throughput.values()) + sum(
         1 for v in latency.values() if v is None or v["errors"])
-    return {"throughput": throughput, "ratios": ratios, "latency": latency, "failed": failed}
+    return {"throughput": throughput, "ratios": ratios, "model_falls": falls, "latency": latency, "failed": failed}
+
+
+def _fall(prior: float | None, learned: float | None) -> float | None:
+    return 1 - learned / prior if prior and learned else None
 
 
 def _throughput(s: Server, lua: Path, plan: Plan) -> dict[str, Any]:
@@ -388,18 +405,25 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
         return "-" if v is None else f"{v:,.{digits}f}{unit}"
 
     rows = [("", "", "median", "p99", "p99.9", "req/s", "ratio", "target", "notes")]
+    names = list(report["throughput"])
     for d in report["decision"]:
-        target = f"<={TARGETS['median_us']:.0f}/{TARGETS['p99_us']:.0f} us" if d["campaigns"] == 1000 else ""
-        rows.append(("decision", f"{d['campaigns']} campaigns", num(d["median_us"], " us"), num(d["p99_us"], " us"),
-                     num(d["p999_us"], " us"), "", "", target, f"{d['matching']} match, {d['calls']:,} calls"))
-    for name in SERVERS:
+        first = d["campaigns"] == plan.campaigns and d["model"] == "prior"
+        target = f"<={TARGETS['median_us']:.0f}/{TARGETS['p99_us']:.0f} us" if first else ""
+        rows.append(("decision", f"{d['campaigns']} campaigns, {d['model']}", num(d["median_us"], " us"),
+                     num(d["p99_us"], " us"), num(d["p999_us"], " us"), "", "", target,
+                     f"{d['matching']} match, {d['calls']:,} calls"))
+    for name in names:
         t = report["throughput"][name]
         ratio = 1.0 if name == "baseline" else report["ratios"][f"{name}/baseline"]
-        target = "" if name == "baseline" else f">={TARGETS[f'{name}/baseline']}"
+        target = "" if name == "baseline" else f">={TARGETS[f'{name}/baseline']}" if name in INTERFACES else (
+            f"fall <={TARGETS['model_fall']:.0%}")
         bad = sum(r["non_2xx"] + r["socket_errors"] + r["no_bids"] for r in t["runs"])
-        rows.append(("wrk", name, "", "", "", num(t["median_rps"], digits=0), num(ratio, digits=2), target,
-                     f"{len(t['runs'])} x {plan.duration:g} s, {t['failed_runs']} failed, {bad} bad answers"))
-    for name in SERVERS:
+        fall = report["model_falls"].get(name)
+        notes = f"{len(t['runs'])} x {plan.duration:g} s, {t['failed_runs']} failed, {bad} bad answers"
+        if name.endswith(MODEL):
+            notes = f"{num(None if fall is None else fall * 100)}% below the priors' ratio; {notes}"
+        rows.append(("wrk", name, "", "", "", num(t["median_rps"], digits=0), num(ratio, digits=2), target, notes))
+    for name in names:
         lat = report["latency"][name]
         if lat is None:
             rows.append(("open-loop", name, "", "", "", "", "", "", "not run: no throughput"))

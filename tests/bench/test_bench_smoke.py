@@ -24,8 +24,8 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
     assert report["failed"] == 0
     assert report["machine"]["nproc"] >= 2 and report["machine"]["granian"] != "missing"
 
-    sizes = [d["campaigns"] for d in report["decision"]]
-    assert sizes == [1000, 10000]
+    assert [(d["campaigns"], d["model"]) for d in report["decision"]] == [(1000, "prior"), (10000, "prior")]
+    assert report["model_falls"] == {}
     for d in report["decision"]:
         assert d["status"] == 200 and d["matching"] > 0
         assert 0 < d["median_us"] <= d["p99_us"] <= d["p999_us"]
@@ -38,3 +38,25 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
         assert lat["achieved"] > 0 and lat["errors"] == 0
         assert 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["p999_ms"]
     assert all(v > 0 for v in report["ratios"].values())
+
+
+@pytest.mark.e2e
+def test_quick_bench_with_a_model_compares_it_with_the_priors_in_the_same_run(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    for args in (["simulate", "--out", str(events), "--n", "5000"],
+                 ["train", "ctr", "--events", str(events), "--out", str(tmp_path), "--bits", "16"]):
+        done = subprocess.run([sys.executable, "-m", "control.cli", *args], cwd=REPO, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    artefact = next(tmp_path.glob("ctr-*.json"))
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "control.cli", "bench", "--quick", "--model", str(artefact),
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert [(d["campaigns"], d["model"]) for d in report["decision"]] == [
+        (1000, "prior"), (10000, "prior"), (1000, "learned"), (10000, "learned")]
+    assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi+model", "rsgi+model"}
+    assert set(report["model_falls"]) == {"asgi+model", "rsgi+model"}
+    assert all(isinstance(f, float) for f in report["model_falls"].values())
+    assert "below the priors' ratio" in done.stdout
