@@ -10,18 +10,17 @@ that the manager was asked to admit. ``window_seconds=None`` is a lifetime budge
 
 Reservations hold budget in the bucket they were made in until ``commit`` (which turns them into spend in
 that same bucket, because the exchange spent the money at bid time) or ``release``; one still open after
-``expiry_seconds`` is released by the next operation.
+``expiry_seconds`` is released by the next operation. Two bookings bypass the cap on purpose, because
+the exchange has already spent the money and dropping it would hide real cost: a commit above its
+reservation books in full (counted as an overrun) and a commit for an unknown or expired bid books at the
+current time (counted as late). ``add_spend`` books unconditionally for the same reason.
 
 Open reservations pile up to (bid rate x expiry) when exchanges send no loss notices: 10,000 bids/s for
 10 minutes is 6 million. One dict holding them all would stall the bidder whenever it grows, because a
 Python dict grows by copying itself (one insertion into a 700,000-entry OrderedDict took 115 ms here).
 So they are spread by the bid id's hash over ``_SHARDS`` plain dicts, each of which grows (and pauses)
-1/``_SHARDS`` as much, and a deque, which grows without copying, keeps (deadline, bid id) in deadline
-order for expiry; a deque entry whose reservation has been closed (or replaced by a newer reservation of
-the same id) is skipped when it reaches the front. Two bookings bypass the cap on purpose, because
-the exchange has already spent the money and dropping it would hide real cost: a commit above its
-reservation books in full (counted as an overrun) and a commit for an unknown or expired bid books at the
-current time (counted as late). ``add_spend`` books unconditionally for the same reason.
+1/``_SHARDS`` as much, and a deque, which grows without copying, keeps their bid ids in deadline order
+for expiry; the id of a reservation closed meanwhile is skipped when it reaches the front.
 
 All methods are thread-safe (one lock; events go to the sink after it is released).
 """
@@ -69,7 +68,7 @@ class BudgetManager:
     __slots__ = (
         "_accepted", "_alert_at", "_alert_level", "_alerted", "_booked", "_bucket_seconds", "_buckets", "_clock",
         "_commits", "_expired", "_expiry", "_idx", "_k", "_late", "_late_micros", "_lock", "_max", "_next_deadline",
-        "_live", "_next_event", "_next_roll", "_now", "_overrun_micros", "_overruns", "_queue", "_rearm_at",
+        "_next_event", "_next_roll", "_now", "_overrun_micros", "_overruns", "_queue", "_rearm_at",
         "_rearm_level", "_rejected", "_releases", "_res", "_reserved", "_sink", "_size", "_total", "_where", "_window",
         "key",
     )
@@ -139,11 +138,12 @@ class BudgetManager:
         self._next_roll = (self._k + 1) * self._bucket_seconds if n else _INF
         self._total = 0  # spend + reserved inside the window
         self._reserved = 0
-        # Open reservations, bid_id -> (micros, ring slot, deadline), in shards made on first use;
-        # deadlines are now + a constant on a monotonic clock, so the queue is in deadline order.
+        # Open reservations, bid_id -> (micros, ring slot, deadline), in shards made on first use, and
+        # their bid ids in the order they were made: deadlines are now + a constant on a monotonic clock,
+        # so that is deadline order. An id reserved again after a release is met at its earlier place in
+        # the queue first; there it can only hold back the expiry of those behind it, never release early.
         self._res: list[dict[str, _Entry] | None] = [None] * _SHARDS
-        self._queue: deque[tuple[float, str]] = deque()
-        self._live = 0
+        self._queue: deque[str] = deque()
         self._next_deadline = _INF
         self._next_event = self._next_roll
 
@@ -230,12 +230,12 @@ class BudgetManager:
                 self._rejected += 1
                 return False
             self._total = total
-            self._buckets[self._idx] += amount
+            slot = self._idx
+            self._buckets[slot] += amount
             self._reserved += amount
             deadline = now + self._expiry
-            res[bid_id] = (amount, self._idx, deadline)
-            self._queue.append((deadline, bid_id))
-            self._live += 1
+            res[bid_id] = (amount, slot, deadline)
+            self._queue.append(bid_id)
             if deadline < self._next_deadline:  # only when it was empty: the front holds the earliest
                 self._next_deadline = deadline
                 if deadline < self._next_event:
@@ -338,7 +338,7 @@ class BudgetManager:
                 utilisation=self._utilisation(),
                 accepted=self._accepted,
                 rejected=self._rejected,
-                live_reservations=self._live,
+                live_reservations=sum(len(res) for res in self._res if res),
                 commits=self._commits,
                 releases=self._releases,
                 expired=self._expired,
@@ -355,18 +355,21 @@ class BudgetManager:
         # Expire first: a reservation's deadline always comes before its bucket leaves the ring.
         if now >= self._next_deadline:
             queue, shards = self._queue, self._res
-            while queue and queue[0][0] <= now:
-                deadline, bid_id = queue.popleft()
+            self._next_deadline = _INF
+            while queue:
+                bid_id = queue[0]
                 res = shards[hash(bid_id) & _SHARD_MASK]
-                if res is None:
-                    continue
-                entry = res.get(bid_id)
-                if entry is not None and entry[2] == deadline:  # still open, and this very reservation
+                entry = None if res is None else res.get(bid_id)
+                if res is None or entry is None:  # closed already
+                    queue.popleft()
+                elif entry[2] > now:
+                    self._next_deadline = entry[2]
+                    break
+                else:
+                    queue.popleft()
                     del res[bid_id]
-                    self._live -= 1
                     self._unbook(entry)
                     self._expired += 1
-            self._next_deadline = queue[0][0] if queue else _INF
         if now >= self._next_roll:
             k = int(now // self._bucket_seconds)
             buckets, size = self._buckets, self._size
@@ -386,10 +389,7 @@ class BudgetManager:
 
     def _pop(self, bid_id: str) -> _Entry | None:
         res = self._res[hash(bid_id) & _SHARD_MASK]
-        entry = res.pop(bid_id, None) if res is not None else None
-        if entry is not None:
-            self._live -= 1
-        return entry
+        return res.pop(bid_id, None) if res is not None else None
 
     def _unbook(self, entry: _Entry) -> None:
         amount, slot, _ = entry
