@@ -160,3 +160,22 @@ def test_a_hundred_thousand_open_reservations_are_all_found_and_expired() -> Non
     clock.advance(60.0)
     s = b.stats()
     assert (s.spend, s.reserved, s.expired, s.commits, s.live_reservations) == (150_000, 0, 50_000, 50_000, 0)
+
+
+def test_expiry_walks_the_queue_across_chunks_and_the_newest_ids() -> None:
+    b, clock = manager(cap=10**9, window_seconds=None, expiry_seconds=10.0)
+    for i in range(1000):  # several full chunks of the expiry queue, then a partial one
+        assert b.reserve(f"old-{i}", 1)
+    clock.advance(5.0)
+    for i in range(300):
+        assert b.reserve(f"new-{i}", 1)
+    clock.advance(5.0)  # the old ones are due, the new ones are not
+    s = b.stats()
+    assert (s.expired, s.reserved, s.live_reservations) == (1000, 300, 300)
+    assert b.reserve("newest", 1)  # the queue keeps going after an expiry in the middle of a chunk
+    clock.advance(5.0)
+    s = b.stats()
+    assert (s.expired, s.reserved, s.live_reservations) == (1300, 1, 1)
+    clock.advance(5.0)
+    s = b.stats()
+    assert (s.expired, s.reserved, s.live_reservations) == (1301, 0, 0)
