@@ -82,7 +82,8 @@ class App:
             return b.events(query)
         return 404, TEXT, b""
 
-    def _headers(self, status: int, ctype: str, body: bytes) -> list[tuple[str, str]]:
+    @staticmethod
+    def _headers(status: int, ctype: str) -> list[tuple[str, str]]:
         return [] if status == 204 else [("content-type", ctype)]
 
     def _bid_answer(self, status: int, body: bytes, accept: str, version: str | None) -> tuple[_Headers, bytes]:
@@ -144,7 +145,7 @@ class App:
                 await _send(send, 413, [], b"")
                 return
             status, ctype, payload = self.handle(method, path, scope.get("query_string", b"").decode("latin-1"))
-            headers = [(k.encode(), v.encode()) for k, v in self._headers(status, ctype, payload)]
+            headers = [(k.encode(), v.encode()) for k, v in self._headers(status, ctype)]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -213,7 +214,7 @@ class App:
                 protocol.response_empty(413, [])
                 return
             status, ctype, payload = self.handle(method, path, scope.query_string)
-            headers = self._headers(status, ctype, payload)
+            headers = self._headers(status, ctype)
         if payload:
             protocol.response_bytes(status, headers, payload)
         else:

@@ -250,7 +250,8 @@ class Engine:
             devtype = dev.devicetype or 0
             if dev.os:
                 os_name = dev.os.lower()
-        # A dimension no campaign constrains is skipped: its ``any`` is every line.
+        # A dimension no campaign constrains is skipped: its ``any`` is every line. Unrolled: a loop over
+        # (dimension, value) pairs would build them on every request.
         dim = idx.country
         if dim.by:
             m &= dim.any | dim.by.get(country, 0)

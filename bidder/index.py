@@ -86,7 +86,6 @@ class Index:
         "n", "nbytes", "open", "os", "region", "seat",
     )
 
-
     def __init__(self, campaigns: list[Campaign], default_seat: str) -> None:
         active = [c for c in campaigns if c.status == "active"]
         self.campaigns = active

@@ -77,6 +77,21 @@ def weights(z: Array, nsq: Array, alpha: float, beta: float, l1: float, l2: floa
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _hashed(
+    buf: bytes, fmt: int, device_type: int, hour_of_week: int, w: int, h: int, weight: Array
+) -> tuple[NDArray[np.uint64], int, np.uint64, float]:
+    """The impression's feature hashes and how many, the weight-index mask, and the sum of the
+    impression's own (uncrossed) weights: what ``score`` and ``pick_best`` start from, alike."""
+    feats = np.empty(MAX_FEATURES, dtype=np.uint64)
+    m = hash_context(buf, fmt, device_type, hour_of_week, w, h, feats)
+    mask = np.uint64(weight.shape[0] - 1)
+    base = 0.0
+    for i in range(m):
+        base += weight[np.int64(feats[i] & mask)]
+    return feats, m, mask, base
+
+
 @njit(cache=True, nogil=True)
 def score(
     buf: bytes, fmt: int, device_type: int, hour_of_week: int, w: int, h: int,
@@ -90,12 +105,7 @@ def score(
     p_out: Array,  # (n,) written: P(conversion)
 ) -> None:
     """Hash the impression once, then price every candidate line: out[k] = P(conv | ctx, line) x value."""
-    feats = np.empty(MAX_FEATURES, dtype=np.uint64)
-    m = hash_context(buf, fmt, device_type, hour_of_week, w, h, feats)
-    mask = np.uint64(weight.shape[0] - 1)
-    base = 0.0
-    for i in range(m):
-        base += weight[np.int64(feats[i] & mask)]
+    feats, m, mask, base = _hashed(buf, fmt, device_type, hour_of_week, w, h, weight)
     for k in range(n):
         line = cand[k]
         key = line_key[line]
@@ -156,12 +166,7 @@ def pick_best(
     Values are bitwise those of ``score`` (the same additions in the same order), so the pick is the same.
     A line is not scored when even P = 1 could not beat the best bid so far: P <= 1 and the price is
     monotonic in the value, so such a line can at most tie, and ties go to the lower line, seen first."""
-    feats = np.empty(MAX_FEATURES, dtype=np.uint64)
-    m = hash_context(buf, fmt, device_type, hour_of_week, w, h, feats)
-    mask = np.uint64(weight.shape[0] - 1)
-    base = 0.0
-    for i in range(m):
-        base += weight[np.int64(feats[i] & mask)]
+    feats, m, mask, base = _hashed(buf, fmt, device_type, hour_of_week, w, h, weight)
     # The crossed features after the bias, packed to the front of feats in the order ``score`` adds them.
     nc = 0
     for i in range(1, m):
