@@ -139,20 +139,20 @@ class Engine:
         stats.requests += 1
         try:
             try:
-                req = self._decoder.decode(body)
-            except msgspec.ValidationError as exc:
-                req = self._decode_lax(body, exc)
-            imps = req.imp
-            if not imps:
-                raise Invalid("imp is empty")
-            if len(imps) > 1 and len({i.id for i in imps}) != len(imps):
-                raise Invalid("duplicate imp ids")
-            if (req.site is not None) + (req.app is not None) + bool(req.dooh) > 1:
-                raise Invalid("at most one of site, app, dooh")
-        except (msgspec.DecodeError, Invalid):  # ValidationError is a DecodeError
-            stats.invalid += 1
-            return BAD_REQUEST
-        try:
+                try:
+                    req = self._decoder.decode(body)
+                except msgspec.ValidationError as exc:
+                    req = self._decode_lax(body, exc)
+                imps = req.imp
+                if not imps:
+                    raise Invalid("imp is empty")
+                if len(imps) > 1 and len({i.id for i in imps}) != len(imps):
+                    raise Invalid("duplicate imp ids")
+                if (req.site is not None) + (req.app is not None) + bool(req.dooh) > 1:
+                    raise Invalid("at most one of site, app, dooh")
+            except (msgspec.DecodeError, Invalid):  # ValidationError is a DecodeError
+                stats.invalid += 1
+                return BAD_REQUEST
             return self._decide(req, started_ns)
         except Exception:  # never a 500: a failure of ours is a no-bid, counted
             stats.errors += 1
