@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from bidder.app import App
@@ -14,15 +15,22 @@ log = logging.getLogger("rtb.bidder")
 
 def create_app() -> App:
     """Granian's factory target: builds the worker's state from ``RTB_*`` and compiles the kernels
-    before the worker accepts a connection."""
+    before the worker accepts a connection.
+
+    Then it freezes the heap (``gc.freeze``), again after each campaign or model reload: the campaigns,
+    the index and the compiled kernels live as long as the worker, and with 10,000 campaigns a full
+    garbage collection walking them took 250 ms here (0 once frozen), a pause in the middle of some
+    request. Frozen objects are still freed when nothing refers to them any more; only cycles among
+    them would stay."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per poll of the other side
     bidder = Bidder(from_env())
     bidder.warm_up()
+    gc.freeze()
     log.info("bidder ready: %d campaigns, %d lines, model %s", len(bidder.engine.index.campaigns),
              bidder.engine.index.n, bidder.engine.model.version)
     s = bidder.settings
-    upkeep = Upkeep(bidder) if s.control_url or s.model else None
+    upkeep = Upkeep(bidder, after_load=gc.freeze) if s.control_url or s.model else None
     return App(bidder, upkeep)
 
 

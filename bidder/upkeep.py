@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -39,8 +40,12 @@ def load_model(settings_model: str, ltv: str, users: str) -> ValueModel:
 
 
 class Upkeep:
-    def __init__(self, bidder: Bidder, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, bidder: Bidder, transport: httpx.AsyncBaseTransport | None = None,
+                 after_load: Callable[[], None] = lambda: None) -> None:
+        """``after_load`` runs after each new campaign set or model is in place (the server freezes
+        the heap then, see ``bidder.server``)."""
         self.bidder = bidder
+        self._after_load = after_load
         s = bidder.settings
         self._snapshot = Path(s.data_dir) / SNAPSHOT
         self._client = (
@@ -82,6 +87,7 @@ class Upkeep:
     def _load(self, managed: list[Campaign]) -> None:
         ids = {c.id for c in managed}
         self.bidder.engine.load([c for c in self._static if c.id not in ids] + managed)
+        self._after_load()
 
     def _control(self) -> dict[str, object]:
         return self.status["control"]  # type: ignore[return-value]
@@ -142,6 +148,7 @@ class Upkeep:
             log.error("model not swapped, the old one keeps serving: %s", exc)
             return False
         self.bidder.engine.load(self.bidder.engine.campaigns, model)
+        self._after_load()
         self.status["model_error"] = None
         log.info("model %s serving", model.version)
         return True

@@ -52,6 +52,16 @@ def cid_of(b) -> str | None:
     return json.loads(body)["seatbid"][0]["bid"][0]["cid"] if status == 200 else None
 
 
+def test_each_new_campaign_set_is_followed_by_the_after_load_hook(make_bidder) -> None:
+    control = Control()
+    b = make_bidder([], control_url="http://control.test", control_key="k-read")
+    loads: list[int] = []
+    up = Upkeep(b, httpx.MockTransport(control.handler), after_load=lambda: loads.append(b.engine.index.n))
+    assert run(up.pull_campaigns()) is True
+    assert run(up.pull_campaigns()) is False  # unchanged: nothing loaded, no hook
+    assert loads == [1]  # it ran once the new campaigns were in place
+
+
 def test_campaigns_follow_the_control_plane(make_bidder) -> None:
     control = Control()
     b = make_bidder([], control_url="http://control.test", control_key="k-read")
@@ -139,6 +149,18 @@ def test_model_loads_at_start_and_swaps_without_restart(make_bidder, tmp_path, a
     assert run(up.check_model()) is True
     assert b.engine.model.version != first
     assert run(up.check_model()) is False  # nothing changed since
+
+
+def test_a_model_swap_is_followed_by_the_after_load_hook(make_bidder, tmp_path, artefacts) -> None:
+    a, b2 = artefacts
+    live = tmp_path / "model.json"
+    install(a, live)
+    b = make_bidder(model=str(live))
+    versions: list[str] = []
+    up = Upkeep(b, after_load=lambda: versions.append(b.engine.model.version))
+    install(b2, live)
+    assert run(up.check_model()) is True
+    assert versions == [b.engine.model.version]
 
 
 def test_corrupt_artefact_is_refused_and_the_old_model_keeps_serving(make_bidder, tmp_path, artefacts) -> None:
