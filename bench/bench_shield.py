@@ -11,6 +11,7 @@ import gc
 import itertools
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from shield import BudgetManager, CircuitBreaker, MonotonicClock, Pacer, RateLimit, RateLimiter, reserve_all
@@ -54,8 +55,7 @@ def test_reserve(benchmark: Any) -> None:
     benchmark.pedantic(b.reserve, setup=setup, rounds=ROUNDS * 5, iterations=1)
 
 
-def test_reserve_then_release(benchmark: Any) -> None:
-    b = BudgetManager(BIG, clock=MonotonicClock())
+def _reserve_release(b: BudgetManager) -> Callable[[], None]:
     ids = map(str, itertools.count())
 
     def reserve_release() -> None:
@@ -63,7 +63,11 @@ def test_reserve_then_release(benchmark: Any) -> None:
         b.reserve(bid, 1500)
         b.release(bid)
 
-    benchmark.pedantic(reserve_release, rounds=ROUNDS, iterations=10)
+    return reserve_release
+
+
+def test_reserve_then_release(benchmark: Any) -> None:
+    benchmark.pedantic(_reserve_release(BudgetManager(BIG, clock=MonotonicClock())), rounds=ROUNDS, iterations=10)
 
 
 def test_reserve_then_commit(benchmark: Any) -> None:
@@ -83,14 +87,7 @@ def test_reserve_with_10k_live_reservations(benchmark: Any) -> None:
     b = BudgetManager(BIG, clock=MonotonicClock())
     for i in range(10_000):
         b.reserve(f"live-{i}", 1)
-    ids = map(str, itertools.count())
-
-    def reserve_release() -> None:
-        bid = next(ids)
-        b.reserve(bid, 1500)
-        b.release(bid)
-
-    benchmark.pedantic(reserve_release, rounds=ROUNDS, iterations=10)
+    benchmark.pedantic(_reserve_release(b), rounds=ROUNDS, iterations=10)
 
 
 def test_reserve_all_three_budgets_then_release(benchmark: Any) -> None:

@@ -16,10 +16,12 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from bidder import fx, pricing
 from bidder.budget import BudgetGate
@@ -398,12 +400,7 @@ class Engine:
 
     def _scored(self, idx: Index, bits: bytes, floor: int, first: bool, ctx: Context) -> int:
         """The generic path, for a model without a fused kernel: extract, score, pick."""
-        cand, vals = self._cand, self._vals
-        n = pricing.extract(bits, cand)
-        self.scorer.values(cand, n, ctx, vals)
-        k = pricing.pick(cand, n, vals, idx.lines.campaign, self._inv_roas, self._max_cpm, floor, first,
-                         self._shade, self._out)
-        return -1 if k < 0 else int(cand[k])
+        return self._pick(idx, bits, floor, first, lambda cand, n, vals: self.scorer.values(cand, n, ctx, vals))
 
     def _fallback(self, idx: Index, bits: bytes, floor: int, first: bool) -> int:
         """The breaker's heuristic: the median of recent model values, per platform."""
@@ -412,9 +409,16 @@ class Engine:
             self.stats.decisions["fallback_empty"] += 1
             return -1
         self.stats.decisions["fallback"] += 1
+        scale = self._fallback_scale
+        return self._pick(idx, bits, floor, first, lambda cand, n, vals: pricing.fallback_values(
+            cand, n, idx.lines.campaign, scale, median, vals))
+
+    def _pick(self, idx: Index, bits: bytes, floor: int, first: bool,
+              value: Callable[[NDArray[np.int32], int, NDArray[np.float64]], None]) -> int:
+        """The line that ``pick`` prices highest among the set bits, once ``value`` has valued them."""
         cand, vals = self._cand, self._vals
         n = pricing.extract(bits, cand)
-        pricing.fallback_values(cand, n, idx.lines.campaign, self._fallback_scale, median, vals)
+        value(cand, n, vals)
         k = pricing.pick(cand, n, vals, idx.lines.campaign, self._inv_roas, self._max_cpm, floor, first,
                          self._shade, self._out)
         return -1 if k < 0 else int(cand[k])
