@@ -32,8 +32,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "openrtb" / "samples" / "iab-2.6-spec" / "request-1-simple-banner.json"
+from bench import shared
+
+REPO = shared.REPO
+SAMPLE = shared.BANNER
 PATH = "/openrtb2/bid"
 SERVER_CPU, LOAD_CPU = 0, 1
 INTERFACES = ("asgi", "rsgi")

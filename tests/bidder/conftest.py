@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
+from bench import shared
 from bidder.campaign import Campaign, parse_campaigns
 from bidder.service import Bidder
 from bidder.settings import EXAMPLE_CAMPAIGNS, from_env
 from shield import FakeClock
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "openrtb"
+SHARED = shared.OPENRTB
 SAMPLES = SHARED / "samples"
 IAB = SAMPLES / "iab-2.6-spec"
 SECRET = "test-secret-" + "x" * 32

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import msgspec
 import pytest
 
+from bench import shared
 from bidder.openrtb import BidResponse
 from connectors import BadDecision, MalformedResponse, Throttled, usd
 from connectors.google_ads import GoogleAds
@@ -19,7 +19,7 @@ from connectors.transport import PlatformResponse
 
 from .support import decision
 
-SCHEMA = Path(__file__).resolve().parents[3] / "shared/openrtb/schema/openrtb26-BidResponse-strict.schema.json"
+SCHEMA = shared.STRICT_RESPONSE_SCHEMA
 
 
 def response(status: int = 200, body: object = None, raw: bytes | None = None,

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import httpx
 
+from bench import shared
 from control.auth import new_key
 from tests.process import free_port, running
 
-BANNER = (Path(__file__).resolve().parents[3] / "shared/openrtb/samples/iab-2.6-spec/request-1-simple-banner.json")
+BANNER = shared.BANNER
 
 
 def test_rtb_up_runs_bidder_and_control_plane(tmp_path: Path) -> None:

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
+from bench import shared
 from bidder.campaign import BidSettings, Budget, Campaign, Creative
 from bidder.value import Lines
 
-LTV_DATA = Path(__file__).resolve().parents[3] / "shared" / "ltv"  # shared/ sits beside the repo
+LTV_DATA = shared.LTV
 
 
 def campaign(cid: str, value: float = 20.0) -> Campaign:
