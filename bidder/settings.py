@@ -20,7 +20,8 @@ EXAMPLE_CAMPAIGNS = REPO / "examples" / "campaigns.json"
 
 # Variables other parts of the product read (control plane, scripts); the bidder accepts and ignores them.
 OTHER_KEYS = {"RTB_ADMIN_KEY", "RTB_BIDDER_URL", "RTB_CONTROL_BIND", "RTB_CONTROL_RATE", "RTB_CONTROL_BURST",
-              "RTB_CONTROL_EVENTS_INTERVAL", "RTB_CONTROL_RULES_INTERVAL"}
+              "RTB_CONTROL_EVENTS_INTERVAL", "RTB_CONTROL_RULES_INTERVAL",
+              "RTB_SHARED"}  # the sample data the tests and benchmarks read (bench/shared.py)
 
 
 class SettingsError(ValueError):

@@ -65,6 +65,11 @@ def test_unknown_rtb_variables_are_refused_by_name() -> None:
         from_env({"RTB_NOTCE_SECRET": "x"})
 
 
+def test_the_shared_data_variable_is_not_the_bidders_to_refuse() -> None:
+    # RTB_SHARED is read by the tests and rtb bench; a bidder started from that shell must still run.
+    assert from_env({"RTB_SHARED": "/somewhere/shared"}).workers == 1
+
+
 def test_settings_are_typed_from_the_environment() -> None:
     s = from_env({"RTB_WORKERS": "1", "RTB_SHADE": "0.5", "RTB_BIND": "0.0.0.0:9000"})
     assert (s.workers, s.shade, s.host, s.port) == (1, 0.5, "0.0.0.0", 9000)
