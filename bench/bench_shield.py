@@ -149,7 +149,8 @@ def _longest_pause(insert: Any) -> float:
 
 
 def _full_gc_ms() -> float:
-    gc.collect()  # the first one also stops tracking what it can
+    gc.collect()  # these two stop tracking what they can (a tuple of tuples takes two)
+    gc.collect()
     t = time.perf_counter_ns()
     gc.collect()
     return (time.perf_counter_ns() - t) / 1e6

@@ -19,9 +19,9 @@ Open reservations pile up to (bid rate x expiry) when exchanges send no loss not
 10 minutes is 6 million. One dict holding them all would stall the bidder whenever it grows, because a
 Python dict grows by copying itself (one insertion into a 700,000-entry OrderedDict took 115 ms here).
 So they are spread by the bid id's hash over ``_SHARDS`` plain dicts, each of which grows (and pauses)
-1/``_SHARDS`` as much, and a deque, which grows without copying, keeps their bid ids in deadline order
-(in chunks the garbage collector does not walk) for expiry; the id of a reservation closed meanwhile is
-skipped when it reaches the front.
+1/``_SHARDS`` as much, and a deque, which grows without copying, keeps (deadline, bid id) in deadline
+order (in chunks the garbage collector does not walk) for expiry; a pair whose reservation has been
+closed meanwhile, or made again under the same id, is skipped when it reaches the front.
 
 All methods are thread-safe (one lock; events go to the sink after it is released).
 """
@@ -142,16 +142,16 @@ class BudgetManager:
         self._total = 0  # spend + reserved inside the window
         self._reserved = 0
         # Open reservations, bid_id -> (micros, ring slot, deadline), in shards made on first use, and
-        # their bid ids in the order they were made: deadlines are now + a constant on a monotonic clock,
-        # so that is deadline order. An id reserved again after a release is met at its earlier place in
-        # the queue first; there it can only hold back the expiry of those behind it, never release early.
+        # (deadline, bid_id) in the order they were made: deadlines are now + a constant on a monotonic
+        # clock, so that is deadline order. A queued pair whose reservation is gone, or was made again
+        # under the same id (another deadline), is skipped.
         self._res: list[dict[str, _Entry] | None] = [None] * _SHARDS
-        # The queue is chunks of _CHUNK ids (tuples of strings, which the garbage collector stops
-        # tracking) plus the newest ids in ``_tail``: a deque of millions of strings would cost every
-        # full collection a visit to each (30 ms with a million here); ``_head`` is the position of the
-        # next id to look at in the first chunk (or in the tail when there is no chunk).
-        self._queue: deque[tuple[str, ...]] = deque()
-        self._tail: list[str] = []
+        # The queue is chunks of _CHUNK pairs (tuples of tuples of a float and a string, which the garbage
+        # collector stops tracking) plus the newest pairs in ``_tail``: a deque of millions of them would
+        # cost every full collection a visit to each (30 ms with a million here); ``_head`` is the
+        # position of the next pair to look at in the first chunk (or in the tail when there is none).
+        self._queue: deque[tuple[tuple[float, str], ...]] = deque()
+        self._tail: list[tuple[float, str]] = []
         self._head = 0
         self._next_deadline = _INF
         self._next_event = self._next_roll
@@ -241,7 +241,7 @@ class BudgetManager:
             deadline = now + self._expiry
             res[bid_id] = (amount, slot, deadline)
             tail = self._tail
-            tail.append(bid_id)
+            tail.append((deadline, bid_id))
             if len(tail) == _CHUNK:
                 self._queue.append(tuple(tail))
                 tail.clear()
@@ -367,23 +367,21 @@ class BudgetManager:
             self._next_deadline = _INF
             head = self._head
             while True:
-                chunk: Sequence[str] = queue[0] if queue else tail
+                chunk: Sequence[tuple[float, str]] = queue[0] if queue else tail
                 if head >= len(chunk):
                     if not queue:
                         break
                     queue.popleft()
                     head = 0
                     continue
-                bid_id = chunk[head]
+                deadline, bid_id = chunk[head]
+                if deadline > now:
+                    self._next_deadline = deadline
+                    break
+                head += 1
                 res = shards[hash(bid_id) & _SHARD_MASK]
                 entry = None if res is None else res.get(bid_id)
-                if res is None or entry is None:  # closed already
-                    head += 1
-                elif entry[2] > now:
-                    self._next_deadline = entry[2]
-                    break
-                else:
-                    head += 1
+                if res is not None and entry is not None and entry[2] == deadline:  # still this reservation
                     del res[bid_id]
                     self._unbook(entry)
                     self._expired += 1

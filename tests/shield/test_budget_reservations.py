@@ -179,3 +179,17 @@ def test_expiry_walks_the_queue_across_chunks_and_the_newest_ids() -> None:
     clock.advance(5.0)
     s = b.stats()
     assert (s.expired, s.reserved, s.live_reservations) == (1301, 0, 0)
+
+
+def test_a_reused_id_does_not_hold_back_the_expiry_of_those_behind_it() -> None:
+    # Found by the property test: bid-0's first place in the expiry queue comes before bid-1's, and its
+    # new reservation expires later; bid-1 must still go at its own deadline.
+    b, clock = manager(cap=10_000, window_seconds=None, expiry_seconds=600.0)
+    assert b.reserve("bid-0", 1)
+    b.release("bid-0")
+    assert b.reserve("bid-1", 1)
+    clock.advance(599.0)
+    assert b.reserve("bid-0", 1)
+    clock.advance(1.0)
+    s = b.stats()
+    assert (s.reserved, s.expired, s.live_reservations) == (1, 1, 1)
