@@ -42,11 +42,16 @@ class Server:
             start_new_session=True,  # granian signals its process group on shutdown; keep pytest out of it
         )
         assert self.proc.stdout is not None
-        # Ready when the app's lifespan says so: reading the log blocks until then, no polling.
+        # Ready when the app's lifespan says so and then granian says its worker serves (the same two
+        # lines the bidder's end-to-end tests wait for): reading the log blocks until then, no polling.
+        # The lifespan's line alone came once before the worker took connections (refused).
+        wanted = ["control plane ready", "Started worker-1"]
         for line in self.proc.stdout:
             self.log.append(line)
-            if "control plane ready" in line:
-                return
+            if wanted[0] in line:
+                wanted.pop(0)
+                if not wanted:
+                    return
         raise AssertionError("server exited before it was ready:\n" + "".join(self.log))
 
     def stop(self) -> int:
