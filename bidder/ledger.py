@@ -20,7 +20,9 @@ log = logging.getLogger("rtb.bidder")
 DAY = 86400
 
 
-class Event(msgspec.Struct, omit_defaults=True):
+# gc=False: the ledger keeps up to ``keep`` events in memory, and they cannot be part of a cycle; tracked,
+# every full collection would walk them all.
+class Event(msgspec.Struct, omit_defaults=True, gc=False):
     seq: int
     ts: float
     kind: str  # win | bill | loss | budget.alert | breaker.state_changed
@@ -46,8 +48,10 @@ class Ledger:
         self.spend: collections.Counter[str] = collections.Counter()  # campaign id -> micros, all time
         self.spend_day: collections.Counter[tuple[str, int]] = collections.Counter()  # (id, UTC day)
         self.spend_last_day: collections.Counter[str] = collections.Counter()  # id -> micros, at replay
-        # (kind, bid id) of wins and bills already booked -> time, in time order: duplicates book nothing.
-        self._seen: dict[tuple[str, str], float] = {}
+        # Per kind (win, bill), bid id -> time of the notices already booked, in time order: duplicates book
+        # nothing. Strings to floats, so that the garbage collector never walks them (tuple keys made
+        # every full collection visit each one).
+        self._seen: dict[str, dict[str, float]] = {"win": {}, "bill": {}}
         self._recent: collections.deque[Event] = collections.deque(maxlen=keep)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._replay()
@@ -73,8 +77,9 @@ class Ledger:
     def _apply(self, event: Event) -> None:
         self.seq = max(self.seq, event.seq)
         self._recent.append(event)
-        if event.kind in ("win", "bill"):
-            self._seen[(event.kind, event.bid_id)] = event.ts
+        book = self._seen.get(event.kind)
+        if book is not None:
+            book[event.bid_id] = event.ts
         if event.kind == "bill":
             if event.cost:
                 self.spend[event.campaign_id] += event.cost
@@ -91,16 +96,17 @@ class Ledger:
     def seen(self, kind: str, bid_id: str) -> bool:
         """Whether a win or bill of this bid is booked already (within the retention)."""
         self._prune()
-        return (kind, bid_id) in self._seen
+        book = self._seen.get(kind)
+        return book is not None and bid_id in book
 
     def _prune(self) -> None:
         horizon = self._wall() - self._retention - DAY
-        seen = self._seen
-        while seen:
-            first = next(iter(seen))
-            if seen[first] >= horizon:
-                break
-            del seen[first]
+        for book in self._seen.values():
+            while book:
+                first = next(iter(book))
+                if book[first] >= horizon:
+                    break
+                del book[first]
 
     def today(self, campaign_id: str) -> int:
         return self.spend_day[(campaign_id, int(self._wall() // DAY))]

@@ -19,9 +19,10 @@ Open reservations pile up to (bid rate x expiry) when exchanges send no loss not
 10 minutes is 6 million. One dict holding them all would stall the bidder whenever it grows, because a
 Python dict grows by copying itself (one insertion into a 700,000-entry OrderedDict took 115 ms here).
 So they are spread by the bid id's hash over ``_SHARDS`` plain dicts, each of which grows (and pauses)
-1/``_SHARDS`` as much, and a deque, which grows without copying, keeps (deadline, bid id) in deadline
-order (in chunks the garbage collector does not walk) for expiry; a pair whose reservation has been
-closed meanwhile, or made again under the same id, is skipped when it reaches the front.
+1/``_SHARDS`` as much, and a deque, which grows without copying, keeps (deadline, bid id, entry) in
+deadline order (in chunks the garbage collector does not walk) for expiry; a pair whose reservation has
+been closed meanwhile, or made again under the same id, is skipped when it reaches the front. Neither
+holds anything the garbage collector tracks for long, so no collection grows with open reservations.
 
 All methods are thread-safe (one lock; events go to the sink after it is released).
 """
@@ -44,7 +45,18 @@ _INF = math.inf
 _SHARDS = 128  # a power of two
 _CHUNK = 256
 _SHARD_MASK = _SHARDS - 1
-_Entry = tuple[int, int, float]  # an open reservation: micros, ring slot, deadline
+# An open reservation is one int, micros << 84 | serial << 20 | ring slot, and not a tuple: a dict whose
+# values are all ints is one the garbage collector never tracks. With tuples every insertion tracked the
+# shard again, and each full collection, and the young ones after it, read every open reservation: 24 ms
+# and growing with 300,000 of them in a bidder under load here, the open-loop p99 going to 50-90 ms.
+# The serial tells a reservation from an earlier one under the same id with the same amount and slot;
+# 64 bits of it last 58,000 years at ten million reservations a second.
+_SLOT_BITS = 20  # a ring has at most _MAX_BUCKETS slots
+_SLOT_MASK = (1 << _SLOT_BITS) - 1
+_NEXT_SERIAL = 1 << _SLOT_BITS
+_AMOUNT_SHIFT = _SLOT_BITS + 64
+assert _MAX_BUCKETS <= 1 << _SLOT_BITS
+_Pair = tuple[float, str, int]  # (deadline, bid id, the entry it was queued with) in the expiry queue
 
 
 class BudgetStats(msgspec.Struct, frozen=True):
@@ -72,7 +84,8 @@ class BudgetManager:
         "_accepted", "_alert_at", "_alert_level", "_alerted", "_booked", "_bucket_seconds", "_buckets", "_clock",
         "_commits", "_expired", "_expiry", "_head", "_idx", "_k", "_late", "_late_micros", "_lock", "_max",
         "_next_deadline", "_next_event", "_next_roll", "_now", "_overrun_micros", "_overruns", "_queue", "_rearm_at",
-        "_rearm_level", "_rejected", "_releases", "_res", "_reserved", "_sink", "_size", "_tail", "_total", "_where",
+        "_rearm_level", "_rejected", "_releases", "_res", "_reserved", "_sink", "_size", "_stamp", "_tail", "_total",
+        "_where",
         "_window", "key",
     )
 
@@ -141,17 +154,18 @@ class BudgetManager:
         self._next_roll = (self._k + 1) * self._bucket_seconds if n else _INF
         self._total = 0  # spend + reserved inside the window
         self._reserved = 0
-        # Open reservations, bid_id -> (micros, ring slot, deadline), in shards made on first use, and
-        # (deadline, bid_id) in the order they were made: deadlines are now + a constant on a monotonic
-        # clock, so that is deadline order. A queued pair whose reservation is gone, or was made again
-        # under the same id (another deadline), is skipped.
-        self._res: list[dict[str, _Entry] | None] = [None] * _SHARDS
-        # The queue is chunks of _CHUNK pairs (tuples of tuples of a float and a string, which the garbage
-        # collector stops tracking) plus the newest pairs in ``_tail``: a deque of millions of them would
-        # cost every full collection a visit to each (30 ms with a million here); ``_head`` is the
-        # position of the next pair to look at in the first chunk (or in the tail when there is none).
-        self._queue: deque[tuple[tuple[float, str], ...]] = deque()
-        self._tail: list[tuple[float, str]] = []
+        # Open reservations, bid_id -> entry (see _SLOT_BITS), in shards made on first use, and
+        # (deadline, bid_id, entry) in the order they were made: deadlines are now + a constant on a
+        # monotonic clock, so that is deadline order. A queued pair whose bid id no longer holds that
+        # entry (closed, or made again: another serial) is skipped.
+        self._res: list[dict[str, int] | None] = [None] * _SHARDS
+        self._stamp = self._idx  # the next entry's low bits but for the serial: serial << 20 | current slot
+        # The queue is chunks of _CHUNK pairs (tuples of tuples of atoms, which the garbage collector
+        # stops tracking) plus the newest pairs in ``_tail``: a deque of millions of them would cost
+        # every full collection a visit to each (30 ms with a million here); ``_head`` is the position
+        # of the next pair to look at in the first chunk (or in the tail when there is none).
+        self._queue: deque[tuple[_Pair, ...]] = deque()
+        self._tail: list[_Pair] = []
         self._head = 0
         self._next_deadline = _INF
         self._next_event = self._next_roll
@@ -239,9 +253,11 @@ class BudgetManager:
             self._buckets[slot] += amount
             self._reserved += amount
             deadline = now + self._expiry
-            res[bid_id] = (amount, slot, deadline)
+            stamp = self._stamp = self._stamp + _NEXT_SERIAL
+            entry = amount << _AMOUNT_SHIFT | stamp
+            res[bid_id] = entry
             tail = self._tail
-            tail.append((deadline, bid_id))
+            tail.append((deadline, bid_id, entry))
             if len(tail) == _CHUNK:
                 self._queue.append(tuple(tail))
                 tail.clear()
@@ -274,10 +290,10 @@ class BudgetManager:
                 self._buckets[self._idx] += actual_amount
                 self._total += actual_amount
             else:
-                amount, slot, _ = entry
+                amount = entry >> _AMOUNT_SHIFT
                 self._reserved -= amount
                 delta = actual_amount - amount
-                self._buckets[slot] += delta
+                self._buckets[entry & _SLOT_MASK] += delta
                 self._total += delta
                 if delta > 0:
                     self._overruns += 1
@@ -302,8 +318,8 @@ class BudgetManager:
             entry = self._pop(bid_id)
             if entry is None:
                 return False
-            amount = entry[0]
-            self._buckets[entry[1]] -= amount
+            amount = entry >> _AMOUNT_SHIFT
+            self._buckets[entry & _SLOT_MASK] -= amount
             self._total -= amount
             self._reserved -= amount
             self._releases += 1
@@ -367,21 +383,20 @@ class BudgetManager:
             self._next_deadline = _INF
             head = self._head
             while True:
-                chunk: Sequence[tuple[float, str]] = queue[0] if queue else tail
+                chunk: Sequence[_Pair] = queue[0] if queue else tail
                 if head >= len(chunk):
                     if not queue:
                         break
                     queue.popleft()
                     head = 0
                     continue
-                deadline, bid_id = chunk[head]
+                deadline, bid_id, entry = chunk[head]
                 if deadline > now:
                     self._next_deadline = deadline
                     break
                 head += 1
                 res = shards[hash(bid_id) & _SHARD_MASK]
-                entry = None if res is None else res.get(bid_id)
-                if res is not None and entry is not None and entry[2] == deadline:  # still this reservation
+                if res is not None and res.get(bid_id) == entry:  # still this reservation
                     del res[bid_id]
                     self._unbook(entry)
                     self._expired += 1
@@ -399,17 +414,18 @@ class BudgetManager:
                     buckets[j] = 0
             self._k = k
             self._idx = k % size
+            self._stamp = self._stamp & ~_SLOT_MASK | self._idx
             self._next_roll = (k + 1) * self._bucket_seconds
         self._next_event = min(self._next_deadline, self._next_roll)
         self._maybe_rearm()
 
-    def _pop(self, bid_id: str) -> _Entry | None:
+    def _pop(self, bid_id: str) -> int | None:
         res = self._res[hash(bid_id) & _SHARD_MASK]
         return res.pop(bid_id, None) if res is not None else None
 
-    def _unbook(self, entry: _Entry) -> None:
-        amount, slot, _ = entry
-        self._buckets[slot] -= amount
+    def _unbook(self, entry: int) -> None:
+        amount = entry >> _AMOUNT_SHIFT
+        self._buckets[entry & _SLOT_MASK] -= amount
         self._total -= amount
         self._reserved -= amount
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from urllib.parse import urlsplit
 
@@ -159,3 +160,17 @@ def test_signature_is_hmac_sha256_of_the_signed_fields() -> None:
         fields = "\x1f".join(["b1", "imp 1", "c", "r", "2.5", "USD", "99", "1"]).encode()
         want = base64.urlsafe_b64encode(hmac.digest(secret, fields, "sha256")[:16]).rstrip(b"=").decode()
         assert f"&s={want}&" in nurl
+
+
+def test_booked_notices_add_nothing_for_the_garbage_collector_to_walk(make_bidder) -> None:
+    # The bidder keeps the bid ids of its wins and bills for the whole retention, and its latest events:
+    # if they were tracked, every full collection would walk them all, pausing bidding for longer and longer.
+    b = make_bidder()
+    bid = bid_once(b)
+    assert hit(b, bid["nurl"], AUCTION_PRICE="1.0") == 200
+    assert hit(b, bid["burl"], AUCTION_PRICE="1.0") == 200
+    keys = (bid["id"], ("win", bid["id"]), ("bill", bid["id"]))
+    assert not [o for o in gc.get_objects() if type(o) is dict and any(k in o for k in keys)]
+    events = b.ledger.since(0, 10)
+    assert [e.kind for e in events] == ["win", "bill"]
+    assert not any(gc.is_tracked(e) for e in events)

@@ -1,3 +1,5 @@
+import gc
+
 import pytest
 
 from shield import BudgetManager, DuplicateReservation, FakeClock
@@ -193,3 +195,37 @@ def test_a_reused_id_does_not_hold_back_the_expiry_of_those_behind_it() -> None:
     clock.advance(1.0)
     s = b.stats()
     assert (s.reserved, s.expired, s.live_reservations) == (1, 1, 1)
+
+
+def test_open_reservations_add_nothing_for_the_garbage_collector_to_walk() -> None:
+    # They pile up to bid rate x expiry. When each was a tracked tuple, every insertion put its shard
+    # back among the tracked objects, and every full collection (and the young ones after it) walked all
+    # of them: a bidder under load paused for 50-90 ms.
+    b, clock = manager(cap=10**12, window_seconds=600.0, expiry_seconds=600.0)
+    gc.collect()
+    gc.collect()
+    before = len(gc.get_objects())
+    ids = [f"bid-{i:x}" for i in range(20_000)]
+    for i, bid_id in enumerate(ids):
+        assert b.reserve(bid_id, 6048)
+        if i % 1000 == 0:
+            clock.advance(1.0)  # across buckets: the entries' slots differ
+    sample = ids[::97]
+    assert not [o for o in gc.get_objects() if type(o) is dict and any(i in o for i in sample)]
+    gc.collect()
+    gc.collect()  # a tuple of tuples is untracked on the second pass
+    assert len(gc.get_objects()) - before < 100  # the expiry queue's chunks are not tracked either
+    assert b.stats().reserved == 20_000 * 6048
+
+
+def test_amounts_and_slots_come_back_exactly_from_the_packed_entry() -> None:
+    b, clock = manager(cap=10**16, window_seconds=600.0, expiry_seconds=300.0)
+    assert b.reserve("big", 10**15 + 7)
+    clock.advance(1.0)
+    assert b.reserve("small", 3)
+    b.commit("big", 10**15)  # 7 micros come back to the first bucket
+    clock.advance(300.0)  # "small" expires; "big" was committed
+    s = b.stats()
+    assert (s.spend, s.reserved, s.expired, s.overruns) == (10**15, 0, 1, 0)
+    clock.advance(300.0)  # the first bucket leaves the window, with exactly what was booked in it
+    assert b.stats().spend == 0
