@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import os
 import platform
@@ -155,6 +156,7 @@ def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
         bidder = Bidder(from_env({}, data_dir=tmp, notice_secret=secrets.token_hex(32), model=model), campaigns)
         try:
             bidder.warm_up()
+            gc.freeze()  # as each worker does once warm (bidder.server.create_app)
             bid = bidder.engine.bid
             status = bid(body).status
             if status != 200:
@@ -170,6 +172,7 @@ def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
                     times[i] = clock() - t
             matching = _matching(bidder, body)
         finally:
+            gc.unfreeze()
             bidder.close()
     times.sort()
     return {"campaigns": n, "model": "learned" if model else "prior", "matching": matching, "calls": calls,
