@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import pytest
 
 from bench import synth
@@ -55,6 +56,18 @@ def test_baseline_msgspec_roundtrip(benchmark: Any) -> None:
 def test_bid_simple_banner_1k_campaigns(benchmark: Any, bidder_1k: Bidder) -> None:
     assert bidder_1k.engine.bid(BANNER).status == 200
     benchmark.pedantic(bidder_1k.engine.bid, args=(BANNER,), rounds=20_000, warmup_rounds=1_000)
+
+
+def test_bid_simple_banner_1k_campaigns_caches_cold(benchmark: Any, bidder_1k: Bidder) -> None:
+    """As above, with 4 MiB of other memory read (untimed) before each call: about what the HTTP server's
+    own work between two requests leaves in the CPU caches, and why the decision takes longer inside the
+    server than in the tight loop above."""
+    other = np.ones(4 * 1024 * 1024 // 8)
+
+    def evict() -> None:
+        other.sum()
+
+    benchmark.pedantic(bidder_1k.engine.bid, args=(BANNER,), setup=evict, rounds=20_000, warmup_rounds=1_000)
 
 
 def test_bid_simple_banner_10k_campaigns(benchmark: Any, bidder_10k: Bidder) -> None:
