@@ -75,7 +75,9 @@ def test_fused_prior_kernel_picks_what_extract_values_and_pick_pick(seed: int, f
     expected = np.zeros(2, dtype=np.int64)
     k = pricing.pick(cand, n, scores, line_campaign, inv_roas, max_cpm, floor, first, shade, expected)
     got = np.zeros(2, dtype=np.int64)
-    line = value.prior_best(bits, line_campaign, rates, vals, inv_roas, max_cpm, fmt, dev, floor, first, shade, got)
+    row = value.prior_line_values(line_campaign, rates, vals, inv_roas)[
+        fmt * value.N_DEVICE_TYPES + (dev if 0 <= dev < value.N_DEVICE_TYPES else 0)]
+    line = value.prior_best(bits, row, max_cpm[line_campaign], floor, first, shade, got)
     assert line == (int(cand[k]) if k >= 0 else -1)
     if line >= 0:
         assert got.tolist() == expected.tolist()
