@@ -3,15 +3,19 @@
 Both are pulled, never pushed, so the bidder depends on neither: when the control plane is down the
 bidder keeps bidding on its last good snapshot (kept in the data directory, so it survives a
 restart too) and says so in ``/status``; a new model artefact that fails to load is refused with its
-error in ``/status`` and the old model keeps serving. A swap is one reference assignment between two
-requests (``Engine.load``), so no request is dropped or sees a half-swapped state.
+error in ``/status`` and the old model keeps serving. The new state is built in a worker thread
+(``Engine.prepare``: most of a second with 10,000 campaigns, which on the event loop would stall every
+request meanwhile) and put in place between two requests (``Engine.install``), so no request is dropped
+or sees a half-swapped state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import httpx
 import msgspec
 
 from bidder.campaign import Campaign, CampaignError, parse_campaigns
+from bidder.engine import Prepared
 from bidder.service import Bidder
 from bidder.value import ValueModel
 
@@ -37,6 +42,25 @@ def load_model(settings_model: str, ltv: str, users: str) -> ValueModel:
     from bidder.models import load_model as load
 
     return load(settings_model, ltv or None, users or None)
+
+
+def _background_build(build: Callable[..., Prepared], *args: object) -> Prepared:
+    """``build(*args)`` as run in a worker thread beside the event loop, 10,000 campaigns here:
+    - with the garbage collector off: the build makes hundreds of thousands of objects, which set off
+      full collections that hold the GIL, and so the loop, for up to 300 ms; the server freezes them
+      once they are in place (``after_load``);
+    - with the GIL handed over every 0.5 ms instead of 5: the loop answered about 120 bids during a
+      400 ms build, and over 2,000 during a 520 ms one."""
+    enabled = gc.isenabled()
+    interval = sys.getswitchinterval()
+    gc.disable()
+    sys.setswitchinterval(0.0005)
+    try:
+        return build(*args)
+    finally:
+        sys.setswitchinterval(interval)
+        if enabled:
+            gc.enable()
 
 
 class Upkeep:
@@ -84,10 +108,18 @@ class Upkeep:
         self._etag = f'"{snap.version}"'
         self._control()["version"] = snap.version
 
-    def _load(self, managed: list[Campaign]) -> None:
+    def _merged(self, managed: list[Campaign]) -> list[Campaign]:
         ids = {c.id for c in managed}
-        self.bidder.engine.load([c for c in self._static if c.id not in ids] + managed)
+        return [c for c in self._static if c.id not in ids] + managed
+
+    def _load(self, managed: list[Campaign]) -> None:
+        self.bidder.engine.load(self._merged(managed))
         self._after_load()
+
+    def _prepare(self, snap: _Snapshot) -> Prepared:
+        """Off the event loop: parse a pushed campaign set and build its state."""
+        managed = parse_campaigns(msgspec.json.encode({"campaigns": snap.campaigns}))
+        return _background_build(self.bidder.engine.prepare, self._merged(managed))
 
     def _control(self) -> dict[str, object]:
         return self.status["control"]  # type: ignore[return-value]
@@ -110,11 +142,13 @@ class Upkeep:
             return False
         try:
             snap = msgspec.json.decode(r.content, type=_Snapshot)
-            self._load(parse_campaigns(msgspec.json.encode({"campaigns": snap.campaigns})))
+            prepared = await asyncio.to_thread(self._prepare, snap)
+            self.bidder.engine.install(prepared)
         except ValueError as exc:  # DecodeError, CampaignError, a budget the shield refuses
             # A bad push is refused whole: the last good campaigns keep bidding.
             state.update(reachable=True, error=f"refused campaign state: {exc}")
             return False
+        self._after_load()
         tmp = self._snapshot.with_suffix(".tmp")
         tmp.write_bytes(r.content)
         os.replace(tmp, self._snapshot)
@@ -141,13 +175,15 @@ class Upkeep:
             return False
         self._mtimes = mtimes
         s = self.bidder.settings
+        engine = self.bidder.engine
         try:
             model = await asyncio.to_thread(load_model, s.model, s.ltv_model, s.users)
+            prepared = await asyncio.to_thread(_background_build, engine.prepare, engine.campaigns, model)
         except (ValueError, OSError) as exc:  # ModelError is a ValueError
             self.status["model_error"] = str(exc)
             log.error("model not swapped, the old one keeps serving: %s", exc)
             return False
-        self.bidder.engine.load(self.bidder.engine.campaigns, model)
+        engine.install(prepared)
         self._after_load()
         self.status["model_error"] = None
         log.info("model %s serving", model.version)

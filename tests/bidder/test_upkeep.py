@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import shutil
+import sys
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bidder.engine import Engine
 from bidder.models.artefact import save_artefact
 from bidder.models.ctr import train
 from bidder.models.features import FEATURES_VERSION
 from bidder.models.simulate import World
-from bidder.upkeep import Upkeep
-from tests.bidder.conftest import campaign, sample
+from bidder.upkeep import Upkeep, _background_build
+from tests.bidder.conftest import campaign, campaigns, sample
 
 BANNER = sample("request-1-simple-banner.json")
 
@@ -60,6 +64,42 @@ def test_each_new_campaign_set_is_followed_by_the_after_load_hook(make_bidder) -
     assert run(up.pull_campaigns()) is True
     assert run(up.pull_campaigns()) is False  # unchanged: nothing loaded, no hook
     assert loads == [1]  # it ran once the new campaigns were in place
+
+
+def test_a_pushed_campaign_set_is_built_while_the_loop_goes_on_bidding(make_bidder, monkeypatch) -> None:
+    # Building 10,000 campaigns takes most of a second: on the event loop it would stall every request.
+    control = Control()
+    cheap = {"max_cpm": 1.0, "target_roas": 1.0, "value_per_conversion": 10.0, "conversion_rate": 0.0003}
+    b = make_bidder(campaigns(campaign(id="static", bid=cheap)), control_url="http://control.test",
+                    control_key="k-read")
+    up = Upkeep(b, httpx.MockTransport(control.handler))
+    entered, released = threading.Event(), threading.Event()
+    prepare = Engine.prepare
+
+    def held(self, *args, **kwargs):
+        entered.set()
+        assert released.wait(timeout=10), "the loop never got to bid while the build was held"
+        return prepare(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "prepare", held)
+
+    async def scenario() -> None:
+        pull = asyncio.ensure_future(up.pull_campaigns())
+        assert await asyncio.to_thread(entered.wait, 10)  # the build has started, in its thread
+        assert cid_of(b) == "static"  # the loop bids meanwhile, on the campaigns in place
+        released.set()
+        assert await pull is True
+        assert cid_of(b) == "from-control"
+
+    run(scenario())
+
+
+def test_a_background_build_runs_without_collections_and_with_short_gil_turns() -> None:
+    seen = []
+    before = sys.getswitchinterval()
+    assert _background_build(lambda x: seen.append((gc.isenabled(), sys.getswitchinterval(), x)) or x, 7) == 7
+    assert seen == [(False, pytest.approx(0.0005), 7)]
+    assert gc.isenabled() and sys.getswitchinterval() == before  # both given back
 
 
 def test_campaigns_follow_the_control_plane(make_bidder) -> None:
