@@ -1,16 +1,28 @@
-"""The bidder's book of record: notices and alerts, appended to a JSON-lines file in the data directory.
+"""The bidder's book of record: a log of notices and alerts, committed in batches into SQLite.
 
-Replaying the file at start rebuilds what must survive a restart: spend per campaign (in total and per
-UTC day), which bids were already billed (so a duplicate billing notice books nothing, even after a
-restart), and the event sequence that the control plane pulls from ``GET /events``. Appends are
-flushed to the OS on every write; a crash of the process loses nothing that was acknowledged.
+Every event is appended to ``events.jsonl`` in the data directory and flushed to the OS before the
+notice is acknowledged, so a crash of the process loses nothing acknowledged. What must survive a
+restart lives in ``ledger.db`` (SQLite): spend per campaign, and the bid ids of the wins and bills
+booked within the retention, so that a duplicate billing notice books nothing, even after a restart.
+Events reach it in batches, which a thread of the ledger's own commits, each in one transaction that
+also records how far into the log it goes. So a start replays only the log after the last commit,
+however long the history, and memory holds only the latest events (``keep``, for ``GET /events``) and
+the batches not yet committed.
+
+Once the log is past ``segment_bytes`` and all committed, it is renamed ``events-<first seq>.jsonl``
+and a new one begun. The archives are the audit trail and serve ``GET /events`` to a consumer far
+behind; the bidder never deletes them (operators may, once their consumers are past them).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -18,6 +30,22 @@ import msgspec
 log = logging.getLogger("rtb.bidder")
 
 DAY = 86400
+LOG = "events.jsonl"
+BOOKED = ("win", "bill")  # the kinds booked once per bid id
+SLOT = 600  # seconds: spend is also kept per slot, for the last day's at start
+WAL_COPY_COMMITS = 64  # the write-ahead log is copied into the database after so many commits (a few MiB)
+
+_SCHEMA = """
+create table if not exists seen (
+    kind text not null, bid_id text not null, ts real not null, primary key (kind, bid_id)
+) without rowid;
+create index if not exists seen_ts on seen (ts);
+create table if not exists spend (campaign_id text primary key, micros integer not null) without rowid;
+create table if not exists spend_slot (
+    campaign_id text not null, slot integer not null, micros integer not null, primary key (campaign_id, slot)
+) without rowid;
+create table if not exists meta (key text primary key, value integer not null) without rowid;
+"""
 
 
 # gc=False: the ledger keeps up to ``keep`` events in memory, and they cannot be part of a cycle; tracked,
@@ -39,100 +67,385 @@ _decode = msgspec.json.Decoder(Event)
 _encode = msgspec.json.Encoder()
 
 
-class Ledger:
-    def __init__(self, path: Path, wall: Callable[[], float], retention: int, keep: int = 100_000) -> None:
-        self._path = path
-        self._wall = wall
-        self._retention = retention
-        self.seq = 0
-        self.spend: collections.Counter[str] = collections.Counter()  # campaign id -> micros, all time
-        self.spend_day: collections.Counter[tuple[str, int]] = collections.Counter()  # (id, UTC day)
-        self.spend_last_day: collections.Counter[str] = collections.Counter()  # id -> micros, at replay
-        # Per kind (win, bill), bid id -> time of the notices already booked, in time order: duplicates book
-        # nothing. Strings to floats, so that the garbage collector never walks them (tuple keys made
-        # every full collection visit each one).
-        self._seen: dict[str, dict[str, float]] = {"win": {}, "bill": {}}
-        self._recent: collections.deque[Event] = collections.deque(maxlen=keep)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._replay()
-        self._file = path.open("ab")
+class _Batch:
+    """Events appended since the last batch was handed over, with what their commit records."""
 
-    def _replay(self) -> None:
-        if not self._path.exists():
-            return
+    __slots__ = ("books", "events", "log_seq", "offset", "seq")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        # Per kind, the batch's booked bid ids (str to float: never tracked by the garbage collector).
+        self.books: dict[str, dict[str, float]] = {kind: {} for kind in BOOKED}
+        self.seq = 0  # the last event's
+        self.offset = 0  # the log's length after the last event
+        self.log_seq: int | None = None  # the log's first event's seq: which log ``offset`` is in
+
+
+class Ledger:
+    def __init__(self, data_dir: Path, wall: Callable[[], float], retention: int, *, keep: int = 100_000,
+                 batch: int = 1024, segment_bytes: int = 64 << 20, background: bool = True) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._dir = data_dir
+        self._log = data_dir / LOG
+        self._wall = wall
+        # Within this much of a win or bill, the same bid's notice is a duplicate. Notices are refused
+        # past their bid's expiry + retention, and a bid's first notice comes after the bid.
+        self._horizon = retention + DAY
+        self._batch_size = batch
+        self._segment_bytes = segment_bytes
+        self._db = _connect(data_dir)
+        self._db.executescript(_SCHEMA)
+        meta = dict(self._db.execute("select key, value from meta"))
+        self.seq: int = meta.get("seq", 0)
+        self.spend: collections.Counter[str] = collections.Counter(dict(self._db.execute("select * from spend")))
+        self._recent: collections.deque[Event] = collections.deque(maxlen=keep)
+        self._batch = _Batch()
+        self._pruned = 0.0
+        self._offset = 0
+        self._log_seq: int | None = None
+        # All writes but those of start, rotation and close are the writer thread's (see ``_Writer``);
+        # ``_inflight`` is the batch handed to it, until committed.
+        self._inflight: _Batch | None = None
+        self._sql = threading.Lock()  # one writer at a time, and no write while the WAL is copied
+        self.replayed = self._replay(meta.get("applied", 0), meta.get("log_seq"))
+        self._commit_now()
+        self._file = self._log.open("ab")
+        self._maybe_rotate()
+        self._writer = _Writer(self) if background else None
         since = self._wall() - DAY
-        with self._path.open("rb") as f:
-            for n, line in enumerate(f, 1):
+        # The slot the day began in counts whole: a little more than a day, which can only make a daily
+        # budget stricter.
+        self.spend_last_day: collections.Counter[str] = collections.Counter(dict(self._db.execute(
+            "select campaign_id, sum(micros) from spend_slot where slot >= ? group by campaign_id",
+            (int(since // SLOT),))))
+
+    # --- start ---------------------------------------------------------------------------------
+
+    def _replay(self, applied: int, log_seq: int | None) -> int:
+        """Apply the log after the last commit; returns how many events that was."""
+        size = self._log.stat().st_size if self._log.exists() else 0
+        self._log_seq = first = _first_seq(self._log)
+        if first is not None and log_seq and first != log_seq:
+            applied = 0  # a log begun after the last commit (the one before was archived all committed)
+        if size < applied:
+            # No log: it was archived, all committed. A shorter one: it lost its tail (the OS crashed), and
+            # what the last commit has is all there is. Either way the log's next events start at ``size``,
+            # and that must be recorded before any is appended.
+            if size:
+                log.warning("%s is shorter (%d bytes) than its last commit says (%d)", self._log, size, applied)
+            self._db.execute("insert or replace into meta values ('applied', ?)", (size,))
+            self._offset = size
+            return 0
+        self._offset = applied
+        if size == applied:
+            return 0
+        n = 0
+        with self._log.open("r+b") as f:
+            f.seek(applied)
+            for line in f:
+                if not line.endswith(b"\n"):
+                    # A torn last line (a crash mid-write). Cut it off: the next append must start a line
+                    # of its own, or it would be lost with it at the next replay.
+                    log.warning("%s: dropping a torn last line at byte %d", self._log, self._offset)
+                    f.truncate(self._offset)
+                    break
+                self._offset += len(line)
                 try:
                     event = _decode.decode(line)
                 except msgspec.DecodeError:
-                    # Only a torn last line (a crash mid-write) is expected here; keep going so that
-                    # one bad line never hides the money booked after it.
-                    log.warning("%s:%d: skipping an unreadable ledger line", self._path, n)
+                    # Keep going: one bad line must never hide the money booked after it.
+                    log.warning("%s: skipping an unreadable line at byte %d", self._log, self._offset - len(line))
                     continue
+                self.seq = max(self.seq, event.seq)
                 self._apply(event)
-                if event.kind == "bill" and event.ts >= since:
-                    self.spend_last_day[event.campaign_id] += event.cost
+                n += 1
+                if len(self._batch.events) >= 10_000:  # a first start on a long pre-SQLite log: in steps
+                    self._commit_now()
+        if n:
+            log.info("%s: replayed %d events after the last commit", self._log, n)
+        return n
 
-    def _apply(self, event: Event) -> None:
-        self.seq = max(self.seq, event.seq)
-        self._recent.append(event)
-        book = self._seen.get(event.kind)
-        if book is not None:
-            book[event.bid_id] = event.ts
-        if event.kind == "bill":
-            if event.cost:
-                self.spend[event.campaign_id] += event.cost
-                self.spend_day[(event.campaign_id, int(event.ts // DAY))] += event.cost
+    # --- booking -------------------------------------------------------------------------------
 
     def append(self, kind: str, **fields: object) -> Event:
         self.seq += 1
         event = Event(seq=self.seq, ts=self._wall(), kind=kind, **fields)  # type: ignore[arg-type]
-        self._file.write(_encode.encode(event) + b"\n")
+        line = _encode.encode(event) + b"\n"
+        self._file.write(line)
         self._file.flush()
+        if not self._offset:
+            self._log_seq = event.seq
+        self._offset += len(line)
         self._apply(event)
+        if len(self._batch.events) >= self._batch_size or self._offset >= self._segment_bytes:
+            self._save()
         return event
+
+    def _save(self) -> None:
+        """Hand the batch to the writer thread; or, without one or when the log is due to be archived,
+        commit it here."""
+        if self._inflight is not None:
+            return  # the writer is not done with the last batch: this one grows meanwhile
+        if self._writer is not None and self._offset < self._segment_bytes:
+            self._writer.hand(self._take())
+            return
+        try:
+            self._commit_now()
+            self._maybe_rotate()
+        except (sqlite3.Error, OSError):
+            # The events are in the log and in memory: booking goes on, the batch is tried again at the
+            # next append, and a restart would replay it.
+            log.exception("ledger: writing to ledger.db failed; %d events wait", len(self._batch.events))
+
+    def _apply(self, event: Event) -> None:
+        self._recent.append(event)
+        batch = self._batch
+        batch.events.append(event)
+        batch.seq, batch.offset = event.seq, self._offset
+        book = batch.books.get(event.kind)
+        if book is not None:
+            book[event.bid_id] = event.ts
+        if event.kind == "bill" and event.cost:
+            self.spend[event.campaign_id] += event.cost
 
     def seen(self, kind: str, bid_id: str) -> bool:
         """Whether a win or bill of this bid is booked already (within the retention)."""
-        self._prune()
-        book = self._seen.get(kind)
-        return book is not None and bid_id in book
+        book = self._batch.books.get(kind)
+        if book is None:
+            return False
+        if bid_id in book:
+            return True
+        inflight = self._inflight  # read once: the writer clears it once committed
+        if inflight is not None and bid_id in inflight.books[kind]:
+            return True
+        return self._db.execute("select 1 from seen where kind = ? and bid_id = ? and ts >= ?",
+                                (kind, bid_id, self._wall() - self._horizon)).fetchone() is not None
 
-    def _prune(self) -> None:
-        horizon = self._wall() - self._retention - DAY
-        for book in self._seen.values():
-            while book:
-                first = next(iter(book))
-                if book[first] >= horizon:
-                    break
-                del book[first]
+    def _take(self) -> _Batch:
+        batch, self._batch = self._batch, _Batch()
+        batch.offset = self._offset  # lines skipped at replay count too
+        batch.log_seq = self._log_seq
+        return batch
 
-    def today(self, campaign_id: str) -> int:
-        return self.spend_day[(campaign_id, int(self._wall() // DAY))]
+    def _commit_now(self) -> None:
+        """Commit the current batch on this thread (start, rotation, close): only when none is in flight."""
+        if not self._batch.events:
+            return
+        batch = self._take()
+        try:
+            with self._sql:
+                self.commit(self._db, batch)
+        except BaseException:
+            self._batch = _merge(batch, self._batch)
+            raise
+
+    def commit(self, db: sqlite3.Connection, batch: _Batch) -> None:
+        """Write a batch's bookings to the database in one transaction, with how far into the log it goes."""
+        spend: collections.Counter[str] = collections.Counter()
+        slots: collections.Counter[tuple[str, int]] = collections.Counter()
+        rows = []
+        for e in batch.events:
+            if e.kind in BOOKED:
+                rows.append((e.kind, e.bid_id, e.ts))
+                if e.cost and e.kind == "bill":
+                    spend[e.campaign_id] += e.cost
+                    slots[(e.campaign_id, int(e.ts // SLOT))] += e.cost
+        now = self._wall()
+        db.execute("begin")
+        try:
+            _insert(db, "insert or replace into seen values {}", 3, rows)
+            _insert(db, "insert into spend values {} on conflict do update set micros = micros + excluded.micros",
+                    2, list(spend.items()))
+            _insert(db, "insert into spend_slot values {} on conflict do update set micros = micros + excluded.micros",
+                    3, [(*k, v) for k, v in slots.items()])
+            db.executemany("insert or replace into meta values (?, ?)",
+                           (("seq", batch.seq), ("applied", batch.offset), ("log_seq", batch.log_seq or 0)))
+            if now - self._pruned >= 3600:  # forget bookings past the horizon, hourly
+                db.execute("delete from seen where ts < ?", (now - self._horizon,))
+                db.execute("delete from spend_slot where slot < ?", (int((now - DAY) // SLOT) - 1,))
+                self._pruned = now
+            db.execute("commit")
+        except BaseException:
+            db.execute("rollback")
+            raise
+
+    def _maybe_rotate(self) -> None:
+        if self._offset < self._segment_bytes or self._batch.events:
+            return
+        # Everything in it is committed. The next start tells the new log from it by its first event's
+        # seq, which the last commit recorded, and replays the new one from its start.
+        archive = self._dir / f"events-{self._log_seq or self.seq:012d}.jsonl"
+        os.replace(self._log, archive)
+        try:
+            new = self._log.open("ab")
+        except OSError:
+            os.replace(archive, self._log)  # appends go on where they went
+            raise
+        self._file.close()
+        self._file, self._offset, self._log_seq = new, 0, None
+
+    def settle(self) -> None:
+        """Wait until the batch handed to the writer is committed (or its commit failed)."""
+        if self._writer is not None:
+            self._writer.settle()
+
+    # --- reading -------------------------------------------------------------------------------
 
     def since(self, after: int, limit: int) -> list[Event]:
-        recent = self._recent
-        if not recent or recent[-1].seq <= after:
+        if after >= self.seq:
             return []
-        if recent[0].seq <= after + 1:
+        recent = self._recent
+        if recent and recent[0].seq <= after + 1:
             if recent[-1].seq - recent[0].seq == len(recent) - 1:  # contiguous: index by arithmetic
-                start = max(0, after + 1 - recent[0].seq)
+                start = after + 1 - recent[0].seq
                 return [recent[i] for i in range(start, min(len(recent), start + limit))]
             return [e for e in recent if e.seq > after][:limit]
-        # Older than what is kept in memory: read the file (rare: a consumer far behind).
+        # Older than what is kept in memory: read the files (rare: a consumer far behind).
         out: list[Event] = []
-        with self._path.open("rb") as f:
-            for line in f:
-                try:
-                    event = _decode.decode(line)
-                except msgspec.DecodeError:
-                    continue
+        for path in self._files_from(after + 1):
+            for event in self._events(path):
                 if event.seq > after:
                     out.append(event)
                     if len(out) >= limit:
-                        break
+                        return out
         return out
 
+    def _files_from(self, seq: int) -> list[Path]:
+        """The archives that may hold ``seq`` or later, oldest first, then the log."""
+        archives = sorted(self._dir.glob("events-*.jsonl"))
+        starts = [int(p.stem.removeprefix("events-")) for p in archives]
+        first = max([i for i, s in enumerate(starts) if s <= seq], default=0)
+        return [*archives[first:], self._log]
+
+    @staticmethod
+    def _events(path: Path) -> Iterator[Event]:
+        if not path.exists():
+            return
+        with path.open("rb") as f:
+            for line in f:
+                try:
+                    yield _decode.decode(line)
+                except msgspec.DecodeError:
+                    continue
+
     def close(self) -> None:
-        self._file.close()
+        if self._file.closed:
+            return
+        try:
+            if self._writer is not None:
+                self._writer.stop()
+            inflight = self._inflight
+            if inflight is not None:  # its commit failed: one last try, with everything after it
+                self._inflight = None
+                self._batch = _merge(inflight, self._batch)
+            self._commit_now()
+            copy_wal(self._db)
+        finally:
+            self._file.close()
+            self._db.close()
+
+
+class _Writer:
+    """The ledger's thread for SQLite writes. Committing a batch on the event loop paused it for about a
+    millisecond; copying the write-ahead log into the database, with its fsync, for up to 100 ms; and a
+    commit on the loop while another connection copied waited 10-50 ms. Here they wait on no request."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._db = _connect(ledger._dir)
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._thread.start()
+
+    def hand(self, batch: _Batch) -> None:
+        with self._wake:
+            self._ledger._inflight = batch
+            self._busy = True
+            self._wake.notify_all()
+
+    def settle(self) -> None:
+        with self._wake:
+            self._wake.wait_for(lambda: not self._busy)
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        self._thread.join()
+        self._db.close()
+
+    def _run(self) -> None:
+        ledger = self._ledger
+        copied, commits = time.monotonic(), 0
+        while True:
+            with self._wake:
+                self._wake.wait_for(lambda: self._stopping or self._busy, timeout=1.0)
+                if self._stopping:
+                    return
+            batch = ledger._inflight
+            try:
+                with ledger._sql:
+                    if batch is not None:
+                        ledger.commit(self._db, batch)
+                        ledger._inflight = None
+                        commits += 1
+                    # Each copy still holds up the event loop for a few to 30 ms (the GIL, and the disk),
+                    # so it waits for a few MiB of log (or a minute), not for every commit.
+                    if commits and (commits >= WAL_COPY_COMMITS or time.monotonic() - copied >= 60.0):
+                        copy_wal(self._db)
+                        copied, commits = time.monotonic(), 0
+            except sqlite3.Error:
+                # The events are in the log and in memory: booking goes on, and this batch is tried
+                # again in a second (a restart would replay it).
+                log.exception("ledger: writing to %s failed; trying again", ledger._dir / "ledger.db")
+            with self._wake:
+                self._busy = False
+                self._wake.notify_all()
+
+
+def _connect(data_dir: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(data_dir / "ledger.db", isolation_level=None, check_same_thread=False)
+    # WAL with synchronous=normal: a committed batch survives a crash of the process, like the log's
+    # flushed appends; neither is fsynced per notice. The WAL is copied into the database by the writer
+    # thread (``copy_wal``), not at whichever commit fills it.
+    db.execute("pragma journal_mode=wal")
+    db.execute("pragma synchronous=normal")
+    db.execute("pragma wal_autocheckpoint=0")
+    return db
+
+
+def _insert(db: sqlite3.Connection, sql: str, width: int, rows: Sequence[tuple[object, ...]], chunk: int = 256) -> None:
+    """``sql`` with many rows per statement: ``executemany`` would let go of the GIL and take it back at
+    each row, and the event loop waited for it, up to milliseconds at a time."""
+    for i in range(0, len(rows), chunk):
+        part = rows[i:i + chunk]
+        values = ",".join(["(" + ",".join("?" * width) + ")"] * len(part))
+        db.execute(sql.format(values), [x for row in part for x in row])
+
+
+def _first_seq(path: Path) -> int | None:
+    """The seq of a log's first event; None when it is empty, missing or its first line unreadable."""
+    try:
+        with path.open("rb") as f:
+            return _decode.decode(f.readline()).seq
+    except (FileNotFoundError, msgspec.DecodeError):
+        return None
+
+
+def _merge(first: _Batch, then: _Batch) -> _Batch:
+    if not then.events:
+        return first
+    first.events += then.events
+    for kind, book in then.books.items():
+        first.books[kind].update(book)
+    first.seq, first.offset = then.seq, then.offset
+    return first
+
+
+def copy_wal(db: sqlite3.Connection) -> tuple[int, int]:
+    """Copy what the write-ahead log holds into the database, so that its space is reused: (frames in
+    the log, frames copied). Passive: it waits for no reader."""
+    _, frames, copied = db.execute("pragma wal_checkpoint(passive)").fetchone()
+    return frames, copied

@@ -43,7 +43,7 @@ class Bidder:
         self.wall = wall = clock.time
         data = Path(settings.data_dir)
         self.stats = Stats()
-        self.ledger = Ledger(data / "events.jsonl", wall, settings.notice_retention)
+        self.ledger = Ledger(data, wall, settings.notice_retention)
         for cid, micros in self.ledger.spend.items():
             self.stats.campaigns[cid].spend = micros
         self.signer = Signer(load_secret(settings.notice_secret, data), settings.notice_base)
