@@ -37,7 +37,7 @@ def _up(args: argparse.Namespace) -> int:
     from bidder.server import serve as serve_bidder
     from bidder.settings import from_env
     from control.auth import new_key
-    from control.server import parse_bind, spawn
+    from control.server import parse_bind, spawn, stop
 
     key = os.environ.get("RTB_ADMIN_KEY") or new_key()
     control_bind = args.control_bind or os.environ.get("RTB_CONTROL_BIND", "127.0.0.1:8081")
@@ -51,8 +51,7 @@ def _up(args: argparse.Namespace) -> int:
     try:
         serve_bidder(settings)
     finally:
-        control.terminate()
-        control.wait(timeout=30)
+        stop(control)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 
@@ -64,7 +65,8 @@ def spawn(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: 
           env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """``rtb control`` as a child process (how ``rtb up`` runs it beside the bidder).
 
-    The child inherits stdout/stderr; stop it with ``terminate()`` (SIGTERM: nothing is lost).
+    The child inherits stdout/stderr, and leads a process group of its own (granian and its worker):
+    stop it with ``stop``.
     """
     parse_bind(bind)
     child_env = {**os.environ, **(env or {})}
@@ -73,4 +75,25 @@ def spawn(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: 
     args = [sys.executable, "-m", "control.cli", "control", "--bind", bind]
     if data_dir:
         args += ["--data-dir", data_dir]
-    return subprocess.Popen(args, env=child_env)
+    return subprocess.Popen(args, env=child_env, start_new_session=True)
+
+
+def stop(child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM to the child's process group, then SIGKILL to what is left of it after ``grace`` seconds.
+
+    A granian told to stop while it is still starting its worker has been seen to start the worker
+    anyway and wait for it forever, and ``rtb up`` with it. The control plane commits every write before
+    answering it, so a kill loses nothing.
+    """
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(timeout=grace)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        log.warning("the control plane did not stop within %.0f s of SIGTERM; killing it", grace)
+    try:
+        os.killpg(child.pid, signal.SIGKILL)  # and any worker left behind
+    except ProcessLookupError:
+        pass
+    child.wait()

@@ -1,0 +1,51 @@
+"""Stopping the control plane's process under ``rtb up``: SIGTERM, and SIGKILL for what outlives it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from control.server import stop
+
+# A process (and a child of its own) that ignore SIGTERM, like a granian caught starting its worker.
+STUBBORN = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+kid = subprocess.Popen([sys.executable, "-c",
+                        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+print(kid.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its exit status is left (a zombie waiting for init to reap it)."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" in status.read_text()
+    except FileNotFoundError:
+        return True
+
+
+def test_a_child_that_ignores_sigterm_is_killed_with_its_own_children() -> None:
+    child = subprocess.Popen([sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, start_new_session=True)
+    assert child.stdout is not None
+    grandchild = int(child.stdout.readline())
+    stop(child, grace=0.5)
+    child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    assert _gone(grandchild)
+
+
+def test_a_child_that_stops_on_sigterm_is_not_killed() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(600)"],
+                             stdout=subprocess.PIPE, start_new_session=True)
+    assert child.stdout is not None
+    assert child.stdout.readline() == b"up\n"
+    stop(child, grace=30)
+    child.stdout.close()
+    assert child.returncode == -signal.SIGTERM
+    assert not os.path.exists(f"/proc/{child.pid}")
