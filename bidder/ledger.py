@@ -396,13 +396,14 @@ class _Writer:
                     if commits and (commits >= WAL_COPY_COMMITS or time.monotonic() - copied >= 60.0):
                         copy_wal(self._db)
                         copied, commits = time.monotonic(), 0
-            except sqlite3.Error:
+            except Exception:  # the thread must live on, whatever failed
                 # The events are in the log and in memory: booking goes on, and this batch is tried
                 # again in a second (a restart would replay it).
                 log.exception("ledger: writing to %s failed; trying again", ledger._dir / "ledger.db")
-            with self._wake:
-                self._busy = False
-                self._wake.notify_all()
+            finally:
+                with self._wake:
+                    self._busy = False
+                    self._wake.notify_all()
 
 
 def _connect(data_dir: Path) -> sqlite3.Connection:

@@ -264,3 +264,27 @@ class _Broken:
         if sql == "begin":
             raise sqlite3.OperationalError("database or disk is full")
         return self._db.execute(sql, *args)
+
+
+def test_the_writer_thread_keeps_a_batch_it_failed_to_commit_and_commits_it_later(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    ledger = Ledger(tmp_path, clock, WEEK, batch=2)
+    writer = ledger._writer
+    assert writer is not None
+    real = writer._db
+    writer._db = _Broken(real)  # type: ignore[assignment]
+    with caplog.at_level(logging.ERROR, "rtb.bidder"):
+        bill(ledger, "b0")
+        bill(ledger, "b1")  # handed over; its commit fails
+        writer.settle()
+    assert "writing to" in caplog.text and ledger._inflight is not None
+    assert ledger.seen("bill", "b0")  # still a duplicate meanwhile
+    writer._db = real
+    writer.hand(ledger._inflight)  # what its next wake-up (within a second) does
+    writer.settle()
+    assert ledger._inflight is None
+    crash(ledger)
+    again = Ledger(tmp_path, clock, WEEK, background=False)
+    assert again.replayed == 0 and again.spend["c1"] == 2000
+    again.close()
