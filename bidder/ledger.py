@@ -67,6 +67,10 @@ _decode = msgspec.json.Decoder(Event)
 _encode = msgspec.json.Encoder()
 
 
+class LedgerError(Exception):
+    """A data directory the ledger cannot start from without losing money."""
+
+
 class _Batch:
     """Events appended since the last batch was handed over, with what their commit records."""
 
@@ -85,6 +89,11 @@ class Ledger:
     def __init__(self, data_dir: Path, wall: Callable[[], float], retention: int, *, keep: int = 100_000,
                  batch: int = 1024, segment_bytes: int = 64 << 20, background: bool = True) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
+        if not (data_dir / "ledger.db").exists() and any(data_dir.glob("events-*.jsonl")):
+            # Archives mean the database existed: starting without it would forget all the spend
+            # booked before the last archive, and bid it again.
+            raise LedgerError(f"{data_dir / 'ledger.db'} is missing, but {data_dir} holds archived logs "
+                              "(events-*.jsonl): restore ledger.db from a backup before starting")
         self._dir = data_dir
         self._log = data_dir / LOG
         self._wall = wall

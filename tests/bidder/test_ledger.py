@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bidder.ledger import DAY, LOG, Event, Ledger, copy_wal
+from bidder.ledger import DAY, LOG, Event, Ledger, LedgerError, copy_wal
 
 WEEK = 7 * DAY
 T0 = 1_795_012_200.0
@@ -288,3 +288,15 @@ def test_the_writer_thread_keeps_a_batch_it_failed_to_commit_and_commits_it_late
     again = Ledger(tmp_path, clock, WEEK, background=False)
     assert again.replayed == 0 and again.spend["c1"] == 2000
     again.close()
+
+
+def test_a_lost_database_beside_archives_is_refused_rather_than_spend_forgotten(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path, Clock(), WEEK, batch=4, segment_bytes=300, background=False)
+    for i in range(10):
+        bill(ledger, f"b{i}")
+    ledger.close()
+    assert list(tmp_path.glob("events-*.jsonl"))
+    for p in tmp_path.glob("ledger.db*"):
+        p.unlink()
+    with pytest.raises(LedgerError, match="ledger.db is missing.*restore ledger.db"):
+        Ledger(tmp_path, Clock(), WEEK)
