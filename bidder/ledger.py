@@ -269,8 +269,12 @@ class Ledger:
                     3, [(*k, v) for k, v in slots.items()])
             db.executemany("insert or replace into meta values (?, ?)",
                            (("seq", batch.seq), ("applied", batch.offset), ("log_seq", batch.log_seq or 0)))
-            if now - self._pruned >= 3600:  # forget bookings past the horizon, hourly
-                db.execute("delete from seen where ts < ?", (now - self._horizon,))
+            # Bookings past the horizon are forgotten a few at a time, at most twice what a batch adds: an
+            # hour's worth in one go could hold the database for seconds.
+            db.execute("delete from seen where (kind, bid_id) in "
+                       "(select kind, bid_id from seen where ts < ? order by ts limit ?)",
+                       (now - self._horizon, 2 * len(batch.events)))
+            if now - self._pruned >= 3600:  # a few rows per campaign and slot: hourly
                 db.execute("delete from spend_slot where slot < ?", (int((now - DAY) // SLOT) - 1,))
                 self._pruned = now
             db.execute("commit")

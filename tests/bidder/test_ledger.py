@@ -183,6 +183,21 @@ def test_bookings_are_forgotten_past_the_retention_and_a_day(tmp_path: Path) -> 
     ledger.close()
 
 
+def test_each_commit_forgets_at_most_twice_what_it_adds(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = Ledger(tmp_path, clock, WEEK, batch=2, background=False)
+    for i in range(10):
+        bill(ledger, f"old{i}")
+    clock.t += WEEK + DAY + 1
+    count = "select count(*) from seen where bid_id like 'old%'"
+    left = []
+    for i in range(6):
+        bill(ledger, f"new{i}")  # a commit of 2 every second bill
+        left.append(ledger._db.execute(count).fetchone()[0])
+    assert left == [10, 6, 6, 2, 2, 0]
+    ledger.close()
+
+
 def test_the_last_day_of_spend_is_exact_after_a_restart(tmp_path: Path) -> None:
     clock = Clock()
     ledger = Ledger(tmp_path, clock, WEEK, batch=1, background=False)
