@@ -9,8 +9,9 @@ also records how far into the log it goes. So a start replays only the log after
 however long the history, and memory holds only the latest events (``keep``, for ``GET /events``) and
 the batches not yet committed.
 
-Once the log is past ``segment_bytes`` and all committed, it is renamed ``events-<first seq>.jsonl``
-and a new one begun. The archives are the audit trail and serve ``GET /events`` to a consumer far
+Once the log is past ``segment_bytes`` it is renamed ``events-<first seq>.jsonl`` and a new one begun;
+a commit records the first seq of the log its position is in, so a start replays from there through
+the later logs. The archives are the audit trail and serve ``GET /events`` to a consumer far
 behind; the bidder never deletes them (operators may, once their consumers are past them).
 """
 
@@ -111,15 +112,15 @@ class Ledger:
         self._batch = _Batch()
         self._pruned = 0.0
         self._offset = 0
-        self._log_seq: int | None = None
-        # All writes but those of start, rotation and close are the writer thread's (see ``_Writer``);
+        self._log_seq: int | None = None  # the first seq of the log (of the next event, while it is empty)
+        # All writes but those of start and close are the writer thread's (see ``_Writer``);
         # ``_inflight`` is the batch handed to it, until committed.
         self._inflight: _Batch | None = None
         self._sql = threading.Lock()  # one writer at a time, and no write while the WAL is copied
         self.replayed = self._replay(meta.get("applied", 0), meta.get("log_seq"))
-        self._commit_now()
         self._file = self._log.open("ab")
-        self._maybe_rotate()
+        if self._offset >= self._segment_bytes:
+            self._rotate()
         self._writer = _Writer(self) if background else None
         since = self._wall() - DAY
         # The slot the day began in counts whole: a little more than a day, which can only make a daily
@@ -131,31 +132,44 @@ class Ledger:
     # --- start ---------------------------------------------------------------------------------
 
     def _replay(self, applied: int, log_seq: int | None) -> int:
-        """Apply the log after the last commit; returns how many events that was."""
+        """Apply what follows the last commit, which may begin in an archived log; returns how many
+        events that was."""
+        n = 0
+        archived = [(_archive_seq(path), path) for path in self._archives()]
+        for seq, path in archived:  # from the one the last commit was in (all, if none was), oldest first
+            if log_seq is None or seq >= log_seq:
+                n += self._replay_file(path, applied if seq == log_seq else 0, seq)
+        first = _first_seq(self._log)
+        if any(seq == log_seq for seq, _ in archived) or first is not None and log_seq and first != log_seq:
+            applied = 0  # the log was begun after the last commit
         size = self._log.stat().st_size if self._log.exists() else 0
-        self._log_seq = first = _first_seq(self._log)
-        if first is not None and log_seq and first != log_seq:
-            applied = 0  # a log begun after the last commit (the one before was archived all committed)
         if size < applied:
-            # No log: it was archived, all committed. A shorter one: it lost its tail (the OS crashed), and
-            # what the last commit has is all there is. Either way the log's next events start at ``size``,
-            # and that must be recorded before any is appended.
-            if size:
-                log.warning("%s is shorter (%d bytes) than its last commit says (%d)", self._log, size, applied)
+            # It lost its tail (the OS crashed), and what the last commit has is all there is. Its next
+            # events start at ``size``, and that must be recorded before any is appended.
+            log.warning("%s is shorter (%d bytes) than its last commit says (%d)", self._log, size, applied)
+            size = _whole_lines(self._log, size)
             self._db.execute("insert or replace into meta values ('applied', ?)", (size,))
-            self._offset = size
-            return 0
-        self._offset = applied
-        if size == applied:
+            applied = size
+        n += self._replay_file(self._log, applied, first)
+        if self._log_seq is None:  # an empty log: its first event will be the next
+            self._log_seq = self.seq + 1
+        if n:
+            log.info("%s: replayed %d events after the last commit", self._dir, n)
+        return n
+
+    def _replay_file(self, path: Path, start: int, first: int | None) -> int:
+        """Apply ``path`` from byte ``start``; a commit meanwhile records its position in this file."""
+        self._log_seq, self._offset = first, start
+        if not path.exists() or path.stat().st_size <= start:
             return 0
         n = 0
-        with self._log.open("r+b") as f:
-            f.seek(applied)
+        with path.open("r+b") as f:
+            f.seek(start)
             for line in f:
                 if not line.endswith(b"\n"):
                     # A torn last line (a crash mid-write). Cut it off: the next append must start a line
                     # of its own, or it would be lost with it at the next replay.
-                    log.warning("%s: dropping a torn last line at byte %d", self._log, self._offset)
+                    log.warning("%s: dropping a torn last line at byte %d", path, self._offset)
                     f.truncate(self._offset)
                     break
                 self._offset += len(line)
@@ -163,15 +177,14 @@ class Ledger:
                     event = _decode.decode(line)
                 except msgspec.DecodeError:
                     # Keep going: one bad line must never hide the money booked after it.
-                    log.warning("%s: skipping an unreadable line at byte %d", self._log, self._offset - len(line))
+                    log.warning("%s: skipping an unreadable line at byte %d", path, self._offset - len(line))
                     continue
                 self.seq = max(self.seq, event.seq)
                 self._apply(event)
                 n += 1
                 if len(self._batch.events) >= 10_000:  # a first start on a long pre-SQLite log: in steps
                     self._commit_now()
-        if n:
-            log.info("%s: replayed %d events after the last commit", self._log, n)
+        self._commit_now()  # before the position moves to another file
         return n
 
     # --- booking -------------------------------------------------------------------------------
@@ -191,17 +204,21 @@ class Ledger:
         return event
 
     def _save(self) -> None:
-        """Hand the batch to the writer thread; or, without one or when the log is due to be archived,
-        commit it here."""
-        if self._inflight is not None:
-            return  # the writer is not done with the last batch: this one grows meanwhile
-        if self._writer is not None and self._offset < self._segment_bytes:
+        """Hand the batch to the writer thread (or, without one, commit it here); archive the log once
+        it is long enough."""
+        if self._offset >= self._segment_bytes:
+            try:
+                self._rotate()
+            except OSError:
+                log.exception("ledger: archiving %s failed; appends go on in it", self._log)
+        if len(self._batch.events) < self._batch_size or self._inflight is not None:
+            return  # not a batch yet; or the writer is not done with the last one, and this one grows
+        if self._writer is not None:
             self._writer.hand(self._take())
             return
         try:
             self._commit_now()
-            self._maybe_rotate()
-        except (sqlite3.Error, OSError):
+        except sqlite3.Error:
             # The events are in the log and in memory: booking goes on, the batch is tried again at the
             # next append, and a restart would replay it.
             log.exception("ledger: writing to ledger.db failed; %d events wait", len(self._batch.events))
@@ -237,7 +254,7 @@ class Ledger:
         return batch
 
     def _commit_now(self) -> None:
-        """Commit the current batch on this thread (start, rotation, close): only when none is in flight."""
+        """Commit the current batch on this thread (start, close, no writer): only when none is in flight."""
         if not self._batch.events:
             return
         batch = self._take()
@@ -282,11 +299,9 @@ class Ledger:
             db.execute("rollback")
             raise
 
-    def _maybe_rotate(self) -> None:
-        if self._offset < self._segment_bytes or self._batch.events:
-            return
-        # Everything in it is committed. The next start tells the new log from it by its first event's
-        # seq, which the last commit recorded, and replays the new one from its start.
+    def _rotate(self) -> None:
+        """Archive the log and begin a new one. Nothing need be committed first: a commit records the
+        first seq of the log its position is in, and a start replays from there through the later ones."""
         archive = self._dir / f"events-{self._log_seq or self.seq:012d}.jsonl"
         os.replace(self._log, archive)
         try:
@@ -295,7 +310,7 @@ class Ledger:
             os.replace(archive, self._log)  # appends go on where they went
             raise
         self._file.close()
-        self._file, self._offset, self._log_seq = new, 0, None
+        self._file, self._offset, self._log_seq = new, 0, self.seq + 1
 
     def settle(self) -> None:
         """Wait until the batch handed to the writer is committed (or its commit failed)."""
@@ -325,10 +340,12 @@ class Ledger:
 
     def _files_from(self, seq: int) -> list[Path]:
         """The archives that may hold ``seq`` or later, oldest first, then the log."""
-        archives = sorted(self._dir.glob("events-*.jsonl"))
-        starts = [int(p.stem.removeprefix("events-")) for p in archives]
-        first = max([i for i, s in enumerate(starts) if s <= seq], default=0)
+        archives = self._archives()
+        first = max([i for i, p in enumerate(archives) if _archive_seq(p) <= seq], default=0)
         return [*archives[first:], self._log]
+
+    def _archives(self) -> list[Path]:
+        return sorted(self._dir.glob("events-*.jsonl"), key=_archive_seq)
 
     @staticmethod
     def _events(path: Path) -> Iterator[Event]:
@@ -439,13 +456,32 @@ def _insert(db: sqlite3.Connection, sql: str, width: int, rows: Sequence[tuple[o
         db.execute(sql.format(values), [x for row in part for x in row])
 
 
+def _whole_lines(path: Path, size: int) -> int:
+    """Cut a partial last line off ``path`` (events are far shorter than 64 KiB); its new size."""
+    with path.open("r+b") as f:
+        start = max(0, size - 65536)
+        f.seek(start)
+        keep = start + f.read().rfind(b"\n") + 1
+        f.truncate(keep)
+    return keep
+
+
+def _archive_seq(path: Path) -> int:
+    return int(path.stem.removeprefix("events-"))
+
+
 def _first_seq(path: Path) -> int | None:
-    """The seq of a log's first event; None when it is empty, missing or its first line unreadable."""
+    """The seq of a log's first readable event; None when it has none."""
     try:
         with path.open("rb") as f:
-            return _decode.decode(f.readline()).seq
-    except (FileNotFoundError, msgspec.DecodeError):
-        return None
+            for line in f:
+                try:
+                    return _decode.decode(line).seq
+                except msgspec.DecodeError:
+                    continue
+    except FileNotFoundError:
+        pass
+    return None
 
 
 def _merge(first: _Batch, then: _Batch) -> _Batch:

@@ -87,6 +87,27 @@ def test_a_torn_last_line_is_cut_off_so_the_next_event_is_not_lost_with_it(tmp_p
     third.close()
 
 
+def test_a_log_shorter_than_its_last_commit_goes_on_from_its_last_whole_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    first = Ledger(tmp_path, clock, WEEK)
+    for i in range(3):
+        bill(first, f"b{i}")
+    first.close()
+    log_path = tmp_path / LOG
+    size = log_path.stat().st_size
+    os.truncate(log_path, size - 10)  # the OS crashed: the log lost what the database has
+    with caplog.at_level(logging.WARNING, "rtb.bidder"):
+        second = Ledger(tmp_path, clock, WEEK)
+    assert "shorter" in caplog.text and log_path.read_bytes().endswith(b"\n")
+    assert second.spend["c1"] == 3000 and second.seen("bill", "b2")
+    bill(second, "b3")
+    crash(second)
+    third = Ledger(tmp_path, clock, WEEK)
+    assert third.replayed == 1 and third.spend["c1"] == 4000
+    third.close()
+
+
 def test_an_unreadable_line_is_skipped_and_the_money_after_it_kept(tmp_path: Path) -> None:
     enc = msgspec.json.encode
     (tmp_path / LOG).write_bytes(
@@ -132,23 +153,26 @@ def test_the_log_is_archived_past_its_size_and_read_back_for_a_consumer_far_behi
     again.close()
 
 
-def test_a_new_log_is_replayed_from_its_start_and_an_archived_one_never(tmp_path: Path) -> None:
-    # After archiving, the new log's offsets start again at 0 while the last commit still holds the old
-    # log's length: the next start tells the logs apart by their first event's seq.
+def test_a_crash_anywhere_across_archived_logs_replays_exactly_what_was_not_committed(tmp_path: Path) -> None:
+    # Archiving commits nothing: a commit records the first seq of the log its position is in, and a
+    # start replays from there through the later logs. Crash after every count of bills, so that the
+    # last commit falls in an archive, in the log, and at the very start of either.
     clock = Clock()
-    ledger = Ledger(tmp_path, clock, WEEK, batch=100, segment_bytes=1000, background=False)
-    i = 0
-    while not list(tmp_path.glob("events-*.jsonl")):
-        bill(ledger, f"b{i}")
-        i += 1
-    archived = i
-    bill(ledger, f"b{i}")
-    bill(ledger, f"b{i + 1}")  # in the new log only, uncommitted
-    crash(ledger)
-    again = Ledger(tmp_path, clock, WEEK, background=False)
-    assert again.replayed == 2 and again.spend["c1"] == (archived + 2) * 1000
-    assert [e.seq for e in again.since(0, 1000)] == list(range(1, archived + 3))
-    again.close()
+    for total in range(1, 31):
+        data = tmp_path / str(total)
+        ledger = Ledger(data, clock, WEEK, batch=4, segment_bytes=400, background=False)
+        for i in range(total):
+            bill(ledger, f"b{i}")
+        crash(ledger)
+        again = Ledger(data, clock, WEEK, background=False)
+        assert (again.replayed, again.spend["c1"], again.seq) == (total % 4, total * 1000, total), total
+        assert [e.seq for e in again.since(0, 100)] == list(range(1, total + 1)), total
+        bill(again, "next")
+        again.close()
+        third = Ledger(data, clock, WEEK, background=False)
+        assert (third.replayed, third.spend["c1"]) == (0, (total + 1) * 1000), total
+        third.close()
+    assert len(list((tmp_path / "30").glob("events-*.jsonl"))) >= 3
 
 
 def test_a_log_gone_after_archiving_books_nothing_twice(tmp_path: Path) -> None:
