@@ -339,3 +339,25 @@ def test_a_lost_database_beside_archives_is_refused_rather_than_spend_forgotten(
         p.unlink()
     with pytest.raises(LedgerError, match="ledger.db is missing.*restore ledger.db"):
         Ledger(tmp_path, Clock(), WEEK)
+
+
+def test_a_restored_copy_of_the_database_catches_up_from_the_logs(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = Ledger(tmp_path, clock, WEEK, batch=4, segment_bytes=400)
+    for i in range(10):
+        bill(ledger, f"b{i}")
+        ledger.settle()
+    live, copy = sqlite3.connect(tmp_path / "ledger.db"), sqlite3.connect(tmp_path / "backup.db")
+    live.backup(copy)  # as the README says, while it runs
+    live.close()
+    copy.close()
+    for i in range(10, 25):
+        bill(ledger, f"b{i}")
+        ledger.settle()
+    ledger.close()
+    for p in tmp_path.glob("ledger.db*"):
+        p.unlink()
+    os.replace(tmp_path / "backup.db", tmp_path / "ledger.db")
+    again = Ledger(tmp_path, clock, WEEK)
+    assert again.spend["c1"] == 25_000 and again.seq == 25 and again.seen("bill", "b24")
+    again.close()
