@@ -81,9 +81,11 @@ class _Batch:
         self.events: list[Event] = []
         # Per kind, the batch's booked bid ids (str to float: never tracked by the garbage collector).
         self.books: dict[str, dict[str, float]] = {kind: {} for kind in BOOKED}
-        self.seq = 0  # the last event's
-        self.offset = 0  # the log's length after the last event
-        self.log_seq: int | None = None  # the log's first event's seq: which log ``offset`` is in
+        # Set when it is taken: the last event's seq, and the position after it (the log's length, and
+        # the log's first event's seq: which log that is).
+        self.seq = 0
+        self.offset = 0
+        self.log_seq: int | None = None
 
 
 class Ledger:
@@ -227,7 +229,6 @@ class Ledger:
         self._recent.append(event)
         batch = self._batch
         batch.events.append(event)
-        batch.seq, batch.offset = event.seq, self._offset
         book = batch.books.get(event.kind)
         if book is not None:
             book[event.bid_id] = event.ts
@@ -249,8 +250,8 @@ class Ledger:
 
     def _take(self) -> _Batch:
         batch, self._batch = self._batch, _Batch()
-        batch.offset = self._offset  # lines skipped at replay count too
-        batch.log_seq = self._log_seq
+        # The position after it, where the next start is to replay from (lines skipped at replay included).
+        batch.seq, batch.offset, batch.log_seq = self.seq, self._offset, self._log_seq
         return batch
 
     def _commit_now(self) -> None:
@@ -331,7 +332,7 @@ class Ledger:
         # Older than what is kept in memory: read the files (rare: a consumer far behind).
         out: list[Event] = []
         for path in self._files_from(after + 1):
-            for event in self._events(path):
+            for event in _read(path):
                 if event.seq > after:
                     out.append(event)
                     if len(out) >= limit:
@@ -346,17 +347,6 @@ class Ledger:
 
     def _archives(self) -> list[Path]:
         return sorted(self._dir.glob("events-*.jsonl"), key=_archive_seq)
-
-    @staticmethod
-    def _events(path: Path) -> Iterator[Event]:
-        if not path.exists():
-            return
-        with path.open("rb") as f:
-            for line in f:
-                try:
-                    yield _decode.decode(line)
-                except msgspec.DecodeError:
-                    continue
 
     def close(self) -> None:
         if self._file.closed:
@@ -470,18 +460,21 @@ def _archive_seq(path: Path) -> int:
     return int(path.stem.removeprefix("events-"))
 
 
+def _read(path: Path) -> Iterator[Event]:
+    """A log's readable events."""
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        for line in f:
+            try:
+                yield _decode.decode(line)
+            except msgspec.DecodeError:
+                continue
+
+
 def _first_seq(path: Path) -> int | None:
     """The seq of a log's first readable event; None when it has none."""
-    try:
-        with path.open("rb") as f:
-            for line in f:
-                try:
-                    return _decode.decode(line).seq
-                except msgspec.DecodeError:
-                    continue
-    except FileNotFoundError:
-        pass
-    return None
+    return next((event.seq for event in _read(path)), None)
 
 
 def _merge(first: _Batch, then: _Batch) -> _Batch:
@@ -490,8 +483,7 @@ def _merge(first: _Batch, then: _Batch) -> _Batch:
     first.events += then.events
     for kind, book in then.books.items():
         first.books[kind].update(book)
-    first.seq, first.offset = then.seq, then.offset
-    return first
+    return first  # its position is set again when it is taken
 
 
 def copy_wal(db: sqlite3.Connection) -> tuple[int, int]:
