@@ -6,12 +6,18 @@ cap, and its platform's window cap. A campaign with a daily budget is also paced
 a throttled campaign steps aside for the next candidate. Billing notices commit the clearing cost;
 loss notices release; a bid with neither is released by the shield after the reservation expiry.
 
+Reservations are held in aggregate (``shield.Holds``), keyed by the bid's expiry second, which its
+notice URLs carry signed with its price: a bid leaves no state behind, and a notice finds its sum
+again. Bid ids start with this process's ``prefix``: a notice for a bid made by another process (or
+before a restart), which this one holds nothing for, is booked as late instead.
+
 Managers live in a ``shield.Budgets`` registry keyed by campaign id, so they survive campaign
 reloads; booked spend from the ledger seeds them at start, so a restart forgets no money.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Mapping
 
@@ -22,12 +28,12 @@ from shield import (
     Budgets,
     Clock,
     EventSink,
+    Group,
+    Holds,
     Pacer,
     campaign_key,
     commit_all,
     platform_key,
-    release_all,
-    reserve_all,
 )
 
 WINDOW = 600.0  # seconds: the sliding window of window caps
@@ -45,8 +51,8 @@ def parse_platform_budgets(spec: str) -> dict[str, int]:
 
 class BudgetGate:
     __slots__ = (
-        "_booked", "_booked_last_day", "_budgets", "_by_id", "_clock", "_index", "_managers", "_pacer_of", "_pacers",
-        "_platform_caps", "_rng", "_total",
+        "_booked", "_booked_last_day", "_budgets", "_by_id", "_clock", "_group", "_holds", "_index", "_pacer_of",
+        "_pacers", "_platform_caps", "_rng", "_total", "prefix",
     )
 
     def __init__(
@@ -61,20 +67,24 @@ class BudgetGate:
     ) -> None:
         self._clock = clock
         self._budgets = Budgets(clock, sink, expiry_seconds=expiry_seconds)
+        # Slots of a 60th of the expiry: a campaign's reservations are about 60 sums, whatever the bid rate.
+        self._holds = Holds(clock, expiry_seconds=expiry_seconds, slot_seconds=max(1, int(expiry_seconds) // 60))
+        self.prefix = os.urandom(5).hex()  # starts every bid id: ours across restarts and workers
         self._booked = booked
         self._booked_last_day = booked_last_day
         self._platform_caps = platform_caps
         self._rng = rng
         self._pacers: dict[str, Pacer] = {}
-        self._by_id: dict[str, tuple[list[BudgetManager], Pacer | None]] = {}
-        self._managers: list[list[BudgetManager]] = []
+        # Per campaign id, every group of budgets its bids have drawn on (a reload may change it), newest last.
+        self._by_id: dict[str, tuple[list[Group], Pacer | None]] = {}
+        self._group: list[Group] = []
         self._pacer_of: list[Pacer | None] = []
         self._total: list[BudgetManager] = []
         self._index: Index | None = None
 
     def bind(self, index: Index) -> None:
         """Adopt a newly built index: budgets follow the campaigns' current settings."""
-        managers_of: list[list[BudgetManager]] = []
+        groups: list[Group] = []
         pacers: list[Pacer | None] = []
         totals: list[BudgetManager] = []
         for c in index.campaigns:
@@ -104,23 +114,26 @@ class BudgetGate:
             cap = self._platform_caps.get(c.platform)
             if cap is not None:
                 managers.append(self._budgets.ensure(platform_key(c.platform), cap, WINDOW))
-            managers_of.append(managers)
+            group = tuple(managers)
+            groups.append(group)
             pacers.append(pacer)
             totals.append(total)
-        self._managers, self._pacer_of, self._total = managers_of, pacers, totals
-        # Kept for campaigns that leave (paused, removed): their late notices still book against them.
-        self._by_id.update({c.id: (m, p) for c, m, p in zip(index.campaigns, managers_of, pacers, strict=True)})
+            # Kept for campaigns that leave (paused, removed): their late notices still book against them.
+            seen = self._by_id.get(c.id, ([], None))[0]
+            self._by_id[c.id] = (seen if seen and seen[-1] == group else [*seen, group], pacer)
+        self._group, self._pacer_of, self._total = groups, pacers, totals
         self._index = index
         for ci, total in enumerate(totals):
             if not total.can_spend(1) and total.stats().spend >= total.max_budget:
                 index.live &= ~index.campaign_lines[ci]
 
-    def admit(self, campaign: int, bid_id: str, micros: int) -> str | None:
-        """Reserve a bid's cost; None when admitted, else the no-bid reason ("pacing" or "budget")."""
+    def admit(self, campaign: int, key: int, micros: int) -> str | None:
+        """Reserve a bid's cost under ``key`` (its expiry second); None when admitted, else the no-bid
+        reason ("pacing" or "budget")."""
         pacer = self._pacer_of[campaign]
         if pacer is not None and not pacer.allow(self._rng()):
             return "pacing"
-        if reserve_all(self._managers[campaign], bid_id, micros):
+        if self._holds.reserve(self._group[campaign], key, micros):
             return None
         total = self._total[campaign]
         if total.stats().spend >= total.max_budget and self._index is not None:
@@ -128,18 +141,24 @@ class BudgetGate:
             self._index.live &= ~self._index.campaign_lines[campaign]
         return "budget"
 
-    def commit(self, campaign_id: str, bid_id: str, micros: int) -> None:
-        """Book a billed cost (always in full: money the exchange spent is never dropped)."""
-        managers, pacer = self._by_id.get(campaign_id, ((), None))
-        commit_all(managers, bid_id, micros)
+    def commit(self, campaign_id: str, bid_id: str, key: int, reserved: int, micros: int) -> None:
+        """Book a billed cost (always in full: money the exchange spent is never dropped) for a bid
+        that reserved ``reserved`` under ``key``."""
+        groups, pacer = self._by_id.get(campaign_id, ([], None))
+        if bid_id.startswith(self.prefix):
+            self._holds.commit(groups, bid_id, key, reserved, micros)
+        elif groups:
+            commit_all(groups[-1], bid_id, micros)  # held by another process: booked now, counted late
         if pacer is not None:
             pacer.record(micros)
 
-    def release(self, campaign_id: str, bid_id: str) -> None:
-        managers, _ = self._by_id.get(campaign_id, ((), None))
-        release_all(managers, bid_id)
+    def release(self, campaign_id: str, bid_id: str, key: int, reserved: int) -> None:
+        groups, _ = self._by_id.get(campaign_id, ([], None))
+        if bid_id.startswith(self.prefix):
+            self._holds.release(groups, bid_id, key, reserved)
 
     def stats(self) -> dict[str, object]:
+        self._holds.sweep()
         return {key: {"spend": s.spend / 1e6, "reserved": s.reserved / 1e6, "max": s.max_budget / 1e6,
                       "utilisation": round(s.utilisation, 4), "overruns": s.overruns, "late": s.late_commits}
                 for key, s in self._budgets.stats().items()}

@@ -14,7 +14,6 @@ computed when they load.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -114,7 +113,7 @@ class Engine:
         self._lax = msgspec.json.Decoder(BidRequest, strict=False)
         self._encoder = msgspec.json.Encoder()
         self._ids = itertools.count(1)
-        self._id_prefix = os.urandom(5).hex()  # bid ids stay unique across restarts and workers
+        self._id_prefix = budget.prefix  # bid ids stay unique across restarts and workers
         self.load(campaigns)
 
     # --- state -----------------------------------------------------------------------------------
@@ -217,9 +216,11 @@ class Engine:
 
         reason = "no_match"
         test = req.test == 1
+        rate = self.rates[cur]
+        expiry = int(now) + self.settings.bid_ttl  # also the key its reservation is held under
         chosen: list[tuple[Imp, _Choice, str]] = []
         for imp in req.imp:
-            got, why = self._admitted(idx, req, imp, m, ctx, test)
+            got, why = self._admitted(idx, req, imp, m, ctx, None if test else (expiry, rate))
             if got is not None:
                 chosen.append((imp, *got))
             elif reason == "no_match":
@@ -227,25 +228,30 @@ class Engine:
         if not chosen:
             stats.no_bid[reason] += 1
             return NO_BID
-        return self._respond(req, cur, chosen, now)
+        return self._respond(req, cur, rate, chosen, str(expiry))
 
     def _admitted(self, idx: Index, req: BidRequest, imp: Imp, m: int, ctx: Context,
-                  test: bool) -> tuple[tuple[_Choice, str] | None, str]:
-        """The imp's best choice whose campaign could reserve its cost (with its bid id), else the
-        reason for no bid. A campaign refused by its budget or pacer steps aside for the next best."""
+                  hold: tuple[int, float] | None) -> tuple[tuple[_Choice, str] | None, str]:
+        """The imp's best choice whose campaign could reserve its cost under ``hold`` (the bid's expiry
+        and currency rate; None for test traffic, which is bid but never booked, so reserves nothing),
+        with its bid id, else the reason for no bid. A campaign refused by its budget or pacer steps
+        aside for the next best."""
         why = "no_match"
         for _ in range(MAX_ADMISSIONS):
             best, found = self._imp(idx, req, imp, m, ctx)
             if best is None:
                 return None, why if why != "no_match" else found
             ci = self._line_campaign[best.line]
-            bid_id = f"{self._id_prefix}{next(self._ids):x}"
-            # Test traffic is bid but never booked, so it reserves nothing either.
-            refused = None if test else self.budget.admit(ci, bid_id, best.bid // 1000)
+            refused = None
+            if hold is not None:
+                expiry, rate = hold
+                # Exactly what the notice will read back from the price we write (``fx.held_micros``).
+                micros = best.bid // 1000 if rate == 1.0 else fx.held_micros(fx.from_usd_micros(best.bid, rate), rate)
+                refused = self.budget.admit(ci, expiry, micros)
             if refused is None:
                 if best.source == "ai":
                     self.fallback.observe(best.value / 1e6)
-                return (best, bid_id), ""
+                return (best, f"{self._id_prefix}{next(self._ids):x}"), ""
             self._campaign_stats[ci].no_bid[refused] += 1
             why = refused
             m &= ~idx.campaign_lines[ci]
@@ -451,10 +457,9 @@ class Engine:
 
     # --- the response ----------------------------------------------------------------------------
 
-    def _respond(self, req: BidRequest, cur: str, chosen: list[tuple[Imp, _Choice, str]], now: float) -> Outcome:
+    def _respond(self, req: BidRequest, cur: str, rate: float, chosen: list[tuple[Imp, _Choice, str]],
+                 x: str) -> Outcome:
         writer = self._writer
-        rate = self.rates[cur]
-        x = str(int(now) + self.settings.bid_ttl)
         t = "1" if req.test == 1 else "0"
         query = self.signer.query
         explain = self.scorer.explain

@@ -54,3 +54,10 @@ def to_usd_micros_ceil(amount: float, rate: float) -> int:
 def from_usd_micros(micros: int, rate: float) -> float:
     """USD micros -> an amount in the currency, rounded up to 6 decimals."""
     return math.ceil(micros * rate - 1e-6) / 1_000_000
+
+
+def held_micros(price: float, rate: float) -> int:
+    """What a bid at ``price`` (CPM, in the currency at ``rate``) reserves: USD micros per impression.
+    The bid computes it from the price it writes and the notice from the price its URL carries back, so
+    both get the same number (a float's repr reads back as the same float)."""
+    return round(price / rate * 1_000_000) // 1000

@@ -14,6 +14,7 @@ import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from bidder import fx
 from bidder.budget import BudgetGate, parse_platform_budgets
 from bidder.campaign import Campaign, load_campaigns
 from bidder.engine import Engine
@@ -102,8 +103,11 @@ class Bidder:
         cs = stats.campaigns[n.campaign_id]
         common = {"campaign_id": n.campaign_id, "bid_id": n.bid_id, "imp_id": n.imp_id,
                   "creative_id": n.creative_id}
+        # What the bid reserved, read back from its signed price; test bids reserved nothing.
+        held = fx.held_micros(n.bid_price, rate)
         if kind == "loss":
-            self.budget.release(n.campaign_id, n.bid_id)
+            if not n.test:
+                self.budget.release(n.campaign_id, n.bid_id, n.expiry, held)
             cs.losses += 1
             stats.notices[(kind, "ok")] += 1
             self.ledger.append("loss", price=n.bid_price / rate, data={"reason": n.loss_reason or ""},
@@ -138,7 +142,7 @@ class Bidder:
         cost = 0 if n.test else round(usd_cpm * 1000)
         self.ledger.append("bill", price=usd_cpm, cost=cost, data={"test": n.test}, **common)
         if not n.test:
-            self.budget.commit(n.campaign_id, n.bid_id, cost)
+            self.budget.commit(n.campaign_id, n.bid_id, n.expiry, held, cost)
         cs.billed += 1
         cs.spend += cost
         stats.notices[(kind, "ok")] += 1

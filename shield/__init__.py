@@ -5,6 +5,7 @@ tests); events go to an injected ``EventSink``; money is integer micros (1 USD =
 
 - ``budget``: ``BudgetManager``, a sliding-window cap with reservations (one per key).
 - ``keyed``: ``Budgets`` (managers by key) and ``reserve_all``/``commit_all``/``release_all``.
+- ``holds``: ``Holds``, a bid's reservation against several budgets held in aggregate (no state per bid).
 - ``pacing``: ``Pacer``, the adaptive throttle that spreads a daily budget over the day.
 - ``ratelimit``: ``RateLimiter``, exact sliding-window limits on outgoing platform API calls.
 - ``breaker``: ``CircuitBreaker``; ``fallback``: ``FallbackPricer`` for when the breaker is open.
@@ -24,6 +25,7 @@ from shield.clock import Clock, FakeClock, MonotonicClock
 from shield.errors import AmountError, CircuitOpen, ConfigError, DuplicateReservation, ShieldError
 from shield.events import BreakerStateChanged, BudgetAlert, Event, EventSink, MemorySink, NullSink
 from shield.fallback import PLATFORM_MULTIPLIERS, FallbackPricer, FallbackStats
+from shield.holds import Group, Holds
 from shield.keyed import (
     Budgets,
     campaign_key,
@@ -58,6 +60,8 @@ __all__ = [
     "FakeClock",
     "FallbackPricer",
     "FallbackStats",
+    "Group",
+    "Holds",
     "MemorySink",
     "MonotonicClock",
     "NullSink",

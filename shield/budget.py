@@ -24,6 +24,9 @@ deadline order (in chunks the garbage collector does not walk) for expiry; a pai
 been closed meanwhile, or made again under the same id, is skipped when it reaches the front. Neither
 holds anything the garbage collector tracks for long, so no collection grows with open reservations.
 
+``hold``/``unhold``/``settle`` are the same reservations without a bid id, for ``shield.Holds``, which keeps
+them in aggregate: counted in the total (and in ``reserved``), in no bucket until settled.
+
 All methods are thread-safe (one lock; events go to the sink after it is released).
 """
 
@@ -82,7 +85,8 @@ class BudgetStats(msgspec.Struct, frozen=True):
 class BudgetManager:
     __slots__ = (
         "_accepted", "_alert_at", "_alert_level", "_alerted", "_booked", "_bucket_seconds", "_buckets", "_clock",
-        "_commits", "_expired", "_expiry", "_head", "_idx", "_k", "_late", "_late_micros", "_lock", "_max",
+        "_commits", "_expired", "_expiry", "_head", "_held", "_held_count", "_idx", "_k", "_late", "_late_micros",
+        "_lock", "_max",
         "_next_deadline", "_next_event", "_next_roll", "_now", "_overrun_micros", "_overruns", "_queue", "_rearm_at",
         "_rearm_level", "_rejected", "_releases", "_res", "_reserved", "_sink", "_size", "_stamp", "_tail", "_total",
         "_where", "_window", "key",
@@ -152,7 +156,10 @@ class BudgetManager:
         self._idx = self._k % self._size
         self._next_roll = (self._k + 1) * self._bucket_seconds if n else _INF
         self._total = 0  # spend + reserved inside the window
-        self._reserved = 0
+        self._reserved = 0  # held by reservations of either kind
+        # Reservations held in aggregate for a ``shield.Holds``: counted in the total but in no bucket
+        # (the Holds knows when each was made and gives it back or settles it).
+        self._held = self._held_count = 0
         # Open reservations, bid_id -> entry (see _SLOT_BITS), in shards made on first use, and
         # (deadline, bid_id, entry) in the order they were made: deadlines are now + a constant on a
         # monotonic clock, so that is deadline order. A queued pair whose bid id no longer holds that
@@ -334,6 +341,78 @@ class BudgetManager:
                 self._accepted -= 1
                 self._maybe_rearm()
 
+    # -- reservations held in aggregate, for shield.Holds ---------------------------------------------
+
+    def hold(self, amount: int) -> bool:
+        """``reserve`` without a bid id: the caller (``Holds``) keeps track of what it holds."""
+        if amount.__class__ is not int or amount < 0:
+            self._check_amount(amount)
+        self._lock.acquire()
+        try:
+            now = self._now()
+            if now >= self._next_event:
+                self._catch_up(now)
+            total = self._total + amount
+            if total > self._max:
+                self._rejected += 1
+                return False
+            self._total = total
+            self._reserved += amount
+            self._held += amount
+            self._held_count += 1
+            self._accepted += 1
+            if total < self._alert_level or self._alerted:
+                return True
+            event = self._alert()
+        finally:
+            self._lock.release()
+        self._sink.emit(event)
+        return True
+
+    def unhold(self, amount: int, count: int, *, expired: bool = False, undo: bool = False) -> None:
+        """Give back ``count`` held reservations worth ``amount`` in all: released by a loss notice,
+        ``expired``, or the ``undo`` of a ``hold`` that another budget refused (as if never accepted)."""
+        with self._lock:
+            self._total -= amount
+            self._reserved -= amount
+            self._held -= amount
+            self._held_count -= count
+            if undo:
+                self._accepted -= count
+            elif expired:
+                self._expired += count
+            else:
+                self._releases += count
+            self._maybe_rearm()
+
+    def settle(self, held: int, actual_amount: int, at: float) -> None:
+        """``commit`` for a held reservation of ``held`` made at monotonic time ``at`` (or earlier):
+        ``actual_amount`` is booked in the bucket of ``at`` while it is in the window, the rest given back."""
+        if actual_amount.__class__ is not int or actual_amount < 0:
+            self._check_amount(actual_amount, "actual_amount")
+        event = None
+        with self._lock:
+            self._advance()
+            self._held -= held
+            self._held_count -= 1
+            self._reserved -= held
+            k = int(at // self._bucket_seconds) if self._size > 1 else self._k
+            slot = k % self._size if self._k - self._size < k <= self._k else self._idx
+            self._buckets[slot] += actual_amount
+            self._total += actual_amount - held
+            if actual_amount > held:
+                self._overruns += 1
+                self._overrun_micros += actual_amount - held
+            self._commits += 1
+            self._booked += actual_amount
+            if self._total >= self._alert_level:
+                if not self._alerted:
+                    event = self._alert()
+            else:
+                self._maybe_rearm()
+        if event is not None:
+            self._sink.emit(event)
+
     def set_max_budget(self, max_budget: int) -> None:
         """Change the cap (e.g. the operator edited the campaign); money already in the window stays."""
         self._check_amount(max_budget, "max_budget")
@@ -353,7 +432,7 @@ class BudgetManager:
                 utilisation=self._utilisation(),
                 accepted=self._accepted,
                 rejected=self._rejected,
-                live_reservations=sum(len(res) for res in self._res if res),
+                live_reservations=sum(len(res) for res in self._res if res) + self._held_count,
                 commits=self._commits,
                 releases=self._releases,
                 expired=self._expired,
@@ -402,7 +481,7 @@ class BudgetManager:
             buckets, size = self._buckets, self._size
             if k - self._k >= size:
                 buckets[:] = [0] * size
-                self._total = 0
+                self._total = self._held
             else:
                 for i in range(self._k + 1, k + 1):
                     j = i % size

@@ -2,7 +2,8 @@
 
 The bidder holds one ``BudgetManager`` per key: the platform (``platform_key("meta")``), the campaign's
 window budget, and its daily and lifetime budgets. A bid is reserved against all of the budgets it
-draws on with ``reserve_all`` and later committed or released against the same list.
+draws on with ``reserve_all`` and later committed or released against the same list (one by one, by bid
+id; the bidder holds them in aggregate instead, with ``shield.Holds``).
 """
 
 from __future__ import annotations
