@@ -343,8 +343,10 @@ class BudgetManager:
 
     # -- reservations held in aggregate, for shield.Holds ---------------------------------------------
 
-    def hold(self, amount: int) -> bool:
-        """``reserve`` without a bid id: the caller (``Holds``) keeps track of what it holds."""
+    def hold(self, amount: int) -> bool | BudgetAlert:
+        """``reserve`` without a bid id: the caller (``Holds``) keeps track of what it holds. False when
+        refused; True when held; a ``BudgetAlert`` when held and crossing the alert level, for the
+        caller to ``emit`` once it has recorded the hold (a sink that fails must not lose track of it)."""
         if amount.__class__ is not int or amount < 0:
             self._check_amount(amount)
         self._lock.acquire()
@@ -363,11 +365,12 @@ class BudgetManager:
             self._accepted += 1
             if total < self._alert_level or self._alerted:
                 return True
-            event = self._alert()
+            return self._alert()
         finally:
             self._lock.release()
+
+    def emit(self, event: BudgetAlert) -> None:
         self._sink.emit(event)
-        return True
 
     def unhold(self, amount: int, count: int, *, expired: bool = False, undo: bool = False) -> None:
         """Give back ``count`` held reservations worth ``amount`` in all: released by a loss notice,

@@ -32,11 +32,11 @@ from collections.abc import Sequence
 from shield.budget import BudgetManager
 from shield.clock import Clock, MonotonicClock
 from shield.errors import ConfigError
+from shield.events import BudgetAlert
 
 Group = tuple[BudgetManager, ...]  # the budgets one bid draws on, all or nothing
 _COUNT_BITS = 32  # a sum is amount << 32 | count: one int, which keeps a slot's dict untracked by the GC
 _COUNT = (1 << _COUNT_BITS) - 1
-_ONE = 1
 
 
 class _Slot:
@@ -67,22 +67,33 @@ class Holds:
 
     def reserve(self, group: Group, key: int, amount: int) -> bool:
         """Hold ``amount`` in every budget of ``group``, or in none (False: one of them refused)."""
+        alerts: list[tuple[BudgetManager, BudgetAlert]] = []
+        ok = True
         self._lock.acquire()  # not ``with``: half the cost, and this runs per bid
         try:
             k = key // self._slot_seconds
             if k != self._key:
                 self._open(k)
             for i, manager in enumerate(group):
-                if not manager.hold(amount):
-                    for held in group[:i]:
-                        held.unhold(amount, 1, undo=True)
-                    return False
-            slot = self._slot
-            slot.held[group] = slot.held.get(group, 0) + (amount << _COUNT_BITS | _ONE)
-            slot.last = self._now()
-            return True
+                held = manager.hold(amount)
+                if held is False:
+                    for other in group[:i]:
+                        other.unhold(amount, 1, undo=True)
+                    ok = False
+                    break
+                if held is not True:
+                    alerts.append((manager, held))
+            else:
+                slot = self._slot
+                slot.held[group] = slot.held.get(group, 0) + (amount << _COUNT_BITS | 1)
+                slot.last = self._now()
         finally:
             self._lock.release()
+        # Only now that the hold is recorded: a failing sink cannot leave money held for good. (An alert
+        # of a hold undone above still goes out: utilisation did cross the level, as with ``reserve_all``.)
+        for manager, alert in alerts:
+            manager.emit(alert)
+        return ok
 
     def commit(self, groups: Sequence[Group], bid_id: str, key: int, reserved: int, actual: int) -> bool:
         """Book ``actual`` for a bid that reserved ``reserved`` under ``key`` in one of ``groups`` (the

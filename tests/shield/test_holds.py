@@ -4,7 +4,7 @@ import tracemalloc
 
 import pytest
 
-from shield import BudgetManager, ConfigError, FakeClock, Holds
+from shield import BudgetAlert, BudgetManager, ConfigError, Event, FakeClock, Holds, MemorySink
 
 KEY = 1_000  # a bid's key: the bidder uses its expiry second
 
@@ -179,6 +179,29 @@ def test_a_clock_set_back_keeps_holding_an_open_slot_longer() -> None:
     assert g[0].stats().reserved == 901  # nothing given back early
     assert h.release([g], "b3", KEY, 300)
     assert g[0].stats().reserved == 601
+
+
+def test_crossing_the_alert_level_alerts_once() -> None:
+    clock, sink = FakeClock(), MemorySink()
+    g = (BudgetManager(1000, None, clock, key="total", sink=sink),)
+    h = Holds(clock)
+    assert h.reserve(g, KEY, 700) and h.reserve(g, KEY, 150) and h.reserve(g, KEY, 100)
+    assert [(type(e), e.key, e.reserved) for e in sink.events] == [(BudgetAlert, "total", 850)]
+
+
+class FailingSink:
+    def emit(self, event: Event) -> None:
+        raise OSError("disk full")
+
+
+def test_a_failing_alert_sink_does_not_lose_track_of_the_hold() -> None:
+    clock = FakeClock()
+    g = (BudgetManager(1000, None, clock, key="total", sink=FailingSink()),)
+    h = Holds(clock)
+    with pytest.raises(OSError):
+        h.reserve(g, KEY, 900)
+    assert h.release([g], "b1", KEY, 900)  # it was recorded: its loss notice gives it back
+    assert g[0].stats().reserved == 0
 
 
 @pytest.mark.parametrize("kw", [{"expiry_seconds": 0.0}, {"slot_seconds": 0}, {"slot_seconds": 1.5}])
