@@ -120,7 +120,7 @@ class BudgetGate:
             totals.append(total)
             # Kept for campaigns that leave (paused, removed): their late notices still book against them.
             seen = self._by_id.get(c.id, ([], None))[0]
-            self._by_id[c.id] = (seen if seen and seen[-1] == group else [*seen, group], pacer)
+            self._by_id[c.id] = ([*(g for g in seen if g != group), group], pacer)
         self._group, self._pacer_of, self._total = groups, pacers, totals
         self._index = index
         for ci, total in enumerate(totals):

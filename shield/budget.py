@@ -27,7 +27,8 @@ holds anything the garbage collector tracks for long, so no collection grows wit
 ``hold``/``unhold``/``settle`` are the same reservations without a bid id, for ``shield.Holds``, which keeps
 them in aggregate: counted in the total (and in ``reserved``), in no bucket until settled.
 
-All methods are thread-safe (one lock; events go to the sink after it is released).
+All methods are thread-safe (one lock; events go to the sink after it is released, or, from ``hold``,
+back to the caller to ``emit``).
 """
 
 from __future__ import annotations

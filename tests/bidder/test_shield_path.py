@@ -103,6 +103,16 @@ def test_a_notice_for_a_bid_made_before_a_restart_frees_nothing_held_now(make_bi
     assert (total["spend"], total["late"]) == (0.001, 1)
 
 
+def test_a_reload_that_changes_a_campaigns_budgets_frees_none_of_the_new_ones(make_bidder) -> None:
+    b = make_bidder(campaigns(small(1.0)))
+    before = bid(b)  # held in the lifetime budget only
+    b.engine.load(campaigns(campaign(budget={"total": 1.0, "daily": 0.003})))  # room for one 2400 bid a day
+    assert before and bid(b) and bid(b) is None
+    assert notice(b, before["lurl"], "") == 200  # its bid held nothing in the daily budget
+    assert bid(b) is None
+    assert b.budget.stats()["campaign:c1:daily"]["reserved"] == 0.0024
+
+
 @pytest.mark.parametrize("cur", ["EUR", "JPY", "KRW"])
 def test_a_bid_in_another_currency_gives_back_exactly_what_it_reserved(make_bidder, cur: str) -> None:
     b = make_bidder(campaigns(small(1.0)))
