@@ -39,7 +39,7 @@ class OneByOne:
         self.gate = gate
         self.ids = map(f"{gate.prefix}{{:x}}".format, itertools.count(1))
 
-    def admit(self, campaign: int, key: int, micros: int) -> str | None:
+    def admit(self, campaign: int, key: int, micros: int, serial: int) -> str | None:
         pacer = self.gate._pacer_of[campaign]
         if pacer is not None and not pacer.allow(self.gate._rng()):
             return "pacing"

@@ -8,8 +8,8 @@ loss notices release; a bid with neither is released by the shield after the res
 
 Reservations are held in aggregate (``shield.Holds``), keyed by the bid's expiry second, which its
 notice URLs carry signed with its price: a bid leaves no state behind, and a notice finds its sum
-again. Bid ids start with this process's ``prefix``: a notice for a bid made by another process (or
-before a restart), which this one holds nothing for, is booked as late instead.
+again. A bid id is this process's ``prefix`` and the bid's serial in hex: a notice for a bid made by
+another process (or before a restart), which this one holds nothing for, is booked as late instead.
 
 Managers live in a ``shield.Budgets`` registry keyed by campaign id, so they survive campaign
 reloads; booked spend from the ledger seeds them at start, so a restart forgets no money.
@@ -32,7 +32,6 @@ from shield import (
     Holds,
     Pacer,
     campaign_key,
-    commit_all,
     platform_key,
 )
 
@@ -127,13 +126,13 @@ class BudgetGate:
             if not total.can_spend(1) and total.stats().spend >= total.max_budget:
                 index.live &= ~index.campaign_lines[ci]
 
-    def admit(self, campaign: int, key: int, micros: int) -> str | None:
+    def admit(self, campaign: int, key: int, micros: int, serial: int) -> str | None:
         """Reserve a bid's cost under ``key`` (its expiry second); None when admitted, else the no-bid
-        reason ("pacing" or "budget")."""
+        reason ("pacing" or "budget"). ``serial``: the number its bid id ends with, in hex."""
         pacer = self._pacer_of[campaign]
         if pacer is not None and not pacer.allow(self._rng()):
             return "pacing"
-        if self._holds.reserve(self._group[campaign], key, micros):
+        if self._holds.reserve(self._group[campaign], key, micros, serial):
             return None
         total = self._total[campaign]
         if total.stats().spend >= total.max_budget and self._index is not None:
@@ -145,17 +144,29 @@ class BudgetGate:
         """Book a billed cost (always in full: money the exchange spent is never dropped) for a bid
         that reserved ``reserved`` under ``key``."""
         groups, pacer = self._by_id.get(campaign_id, ([], None))
-        if bid_id.startswith(self.prefix):
-            self._holds.commit(groups, bid_id, key, reserved, micros)
+        serial = self._serial(bid_id)
+        if serial is not None:
+            self._holds.commit(groups, serial, key, reserved, micros)
         elif groups:
-            commit_all(groups[-1], bid_id, micros)  # held by another process: booked now, counted late
+            for manager in groups[-1]:  # held by another process: booked now, counted late
+                manager.book_late(micros)
         if pacer is not None:
             pacer.record(micros)
 
     def release(self, campaign_id: str, bid_id: str, key: int, reserved: int) -> None:
         groups, _ = self._by_id.get(campaign_id, ([], None))
-        if bid_id.startswith(self.prefix):
-            self._holds.release(groups, bid_id, key, reserved)
+        serial = self._serial(bid_id)
+        if serial is not None:
+            self._holds.release(groups, serial, key, reserved)
+
+    def _serial(self, bid_id: str) -> int | None:
+        """The serial of one of this process's bid ids; None for another's."""
+        if not bid_id.startswith(self.prefix):
+            return None
+        try:
+            return int(bid_id[len(self.prefix):], 16)
+        except ValueError:
+            return None
 
     def stats(self) -> dict[str, object]:
         self._holds.sweep()

@@ -242,16 +242,17 @@ class Engine:
             if best is None:
                 return None, why if why != "no_match" else found
             ci = self._line_campaign[best.line]
+            serial = next(self._ids)
             refused = None
             if hold is not None:
                 expiry, rate = hold
                 # Exactly what the notice will read back from the price we write (``fx.held_micros``).
                 micros = best.bid // 1000 if rate == 1.0 else fx.held_micros(fx.from_usd_micros(best.bid, rate), rate)
-                refused = self.budget.admit(ci, expiry, micros)
+                refused = self.budget.admit(ci, expiry, micros, serial)
             if refused is None:
                 if best.source == "ai":
                     self.fallback.observe(best.value / 1e6)
-                return (best, f"{self._id_prefix}{next(self._ids):x}"), ""
+                return (best, f"{self._id_prefix}{serial:x}"), ""
             self._campaign_stats[ci].no_bid[refused] += 1
             why = refused
             m &= ~idx.campaign_lines[ci]

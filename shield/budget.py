@@ -286,16 +286,12 @@ class BudgetManager:
         overrun and late cases, which book in full."""
         if actual_amount.__class__ is not int or actual_amount < 0:
             self._check_amount(actual_amount, "actual_amount")
-        event = None
         self._lock.acquire()
         try:
             self._advance()
             entry = self._pop(bid_id)
             if entry is None:
-                self._late += 1
-                self._late_micros += actual_amount
-                self._buckets[self._idx] += actual_amount
-                self._total += actual_amount
+                self._late_locked(actual_amount)
             else:
                 amount = entry >> _AMOUNT_SHIFT
                 self._reserved -= amount
@@ -305,15 +301,21 @@ class BudgetManager:
                 if delta > 0:
                     self._overruns += 1
                     self._overrun_micros += delta
-            self._commits += 1
-            self._booked += actual_amount
-            if self._total >= self._alert_level:
-                if not self._alerted:
-                    event = self._alert()
-            elif self._alerted and self._total < self._rearm_level:
-                self._alerted = False
+            event = self._committed(actual_amount)
         finally:
             self._lock.release()
+        if event is not None:
+            self._sink.emit(event)
+
+    def book_late(self, actual_amount: int) -> None:
+        """``commit`` for a reservation this manager does not hold (expired, or held elsewhere): booked
+        now, in full, and counted late."""
+        if actual_amount.__class__ is not int or actual_amount < 0:
+            self._check_amount(actual_amount, "actual_amount")
+        with self._lock:
+            self._advance()
+            self._late_locked(actual_amount)
+            event = self._committed(actual_amount)
         if event is not None:
             self._sink.emit(event)
 
@@ -394,7 +396,6 @@ class BudgetManager:
         ``actual_amount`` is booked in the bucket of ``at`` while it is in the window, the rest given back."""
         if actual_amount.__class__ is not int or actual_amount < 0:
             self._check_amount(actual_amount, "actual_amount")
-        event = None
         with self._lock:
             self._advance()
             self._held -= held
@@ -407,13 +408,7 @@ class BudgetManager:
             if actual_amount > held:
                 self._overruns += 1
                 self._overrun_micros += actual_amount - held
-            self._commits += 1
-            self._booked += actual_amount
-            if self._total >= self._alert_level:
-                if not self._alerted:
-                    event = self._alert()
-            else:
-                self._maybe_rearm()
+            event = self._committed(actual_amount)
         if event is not None:
             self._sink.emit(event)
 
@@ -501,6 +496,21 @@ class BudgetManager:
     def _pop(self, bid_id: str) -> int | None:
         res = self._res[hash(bid_id) & _SHARD_MASK]
         return res.pop(bid_id, None) if res is not None else None
+
+    def _late_locked(self, actual_amount: int) -> None:
+        self._late += 1
+        self._late_micros += actual_amount
+        self._buckets[self._idx] += actual_amount
+        self._total += actual_amount
+
+    def _committed(self, actual_amount: int) -> BudgetAlert | None:
+        # The end of every commit: count it, then alert, or re-arm.
+        self._commits += 1
+        self._booked += actual_amount
+        if self._total >= self._alert_level:
+            return None if self._alerted else self._alert()
+        self._maybe_rearm()
+        return None
 
     def _unbook(self, entry: int) -> None:
         amount = entry >> _AMOUNT_SHIFT

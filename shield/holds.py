@@ -10,10 +10,11 @@ Here a bid adds its amount to a running sum per (slot, group of budgets) instead
 bid's ``key`` (an integer the caller can compute again from the notice: the bidder uses the bid's
 expiry second, which its notice URLs carry signed) divided by ``slot_seconds``. A notice names the bid's
 key, group and amount, which is all it takes to give that amount back to the right sum, or to turn it
-into spend. Only then is the bid id remembered (in its slot), so that a second notice for the same bid
-finds it closed and moves no money again. A slot's sums are given back when ``expiry_seconds`` have
-passed since its last bid, checked when a bid opens a new slot; so a reservation lasts at least the
-expiry and at most the expiry plus two slots, never less.
+into spend. Only then is the bid remembered: one bit in its slot, by its serial (the bidder's bid ids
+end with it), so that a second notice for the same bid finds it closed and moves no money again. A
+slot's sums are given back when ``expiry_seconds`` have passed since its last bid, checked when a bid
+opens a new slot; so a reservation lasts at least the expiry and at most the expiry plus two slots,
+never less.
 
 What the caller guarantees: a notice's ``reserved`` is exactly what its bid reserved, and notices for bids
 held elsewhere (another process, or before a restart) are not passed here as if they were held here:
@@ -40,11 +41,14 @@ _COUNT = (1 << _COUNT_BITS) - 1
 
 
 class _Slot:
-    __slots__ = ("closed", "held", "last")
+    __slots__ = ("closed", "first", "held", "last")
 
     def __init__(self, now: float) -> None:
         self.held: dict[Group, int] = {}
-        self.closed: set[str] = set()  # bid ids whose notice came: nothing more to give back or settle
+        self.first = -1  # the serial of the first bid held here
+        # One bit per serial from ``first``: set when the bid's notice came, nothing more to give back
+        # or settle. A slot's bids have consecutive serials, so this costs a bit per bid, not a set entry.
+        self.closed = bytearray()
         self.last = now  # monotonic time of the latest bid held here
 
 
@@ -65,8 +69,9 @@ class Holds:
         self._slot = _Slot(0.0)
         self._gone = -1  # the highest slot number that expired
 
-    def reserve(self, group: Group, key: int, amount: int) -> bool:
-        """Hold ``amount`` in every budget of ``group``, or in none (False: one of them refused)."""
+    def reserve(self, group: Group, key: int, amount: int, serial: int) -> bool:
+        """Hold ``amount`` in every budget of ``group``, or in none (False: one of them refused).
+        ``serial``: the bid's number, from a counter that only goes up, which its notices give back."""
         alerts: list[tuple[BudgetManager, BudgetAlert]] = []
         ok = True
         self._lock.acquire()  # not ``with``: half the cost, and this runs per bid
@@ -87,6 +92,8 @@ class Holds:
                 slot = self._slot
                 slot.held[group] = slot.held.get(group, 0) + (amount << _COUNT_BITS | 1)
                 slot.last = self._now()
+                if slot.first < 0:
+                    slot.first = serial
         finally:
             self._lock.release()
         # Only now that the hold is recorded: a failing sink cannot leave money held for good. (An alert
@@ -95,25 +102,25 @@ class Holds:
             manager.emit(alert)
         return ok
 
-    def commit(self, groups: Sequence[Group], bid_id: str, key: int, reserved: int, actual: int) -> bool:
+    def commit(self, groups: Sequence[Group], serial: int, key: int, reserved: int, actual: int) -> bool:
         """Book ``actual`` for a bid that reserved ``reserved`` under ``key`` in one of ``groups`` (the
         campaign's groups, oldest first): settled in the bid's bucket and the rest given back; or,
         when no open sum is found, booked in full now against the newest group, as late. True: settled."""
         with self._lock:
-            found = self._close(groups, bid_id, key, reserved)
+            found = self._close(groups, serial, key, reserved)
             if found is None:
                 for manager in groups[-1] if groups else ():
-                    manager.commit(bid_id, actual)  # no reservation under that id: booked now, counted late
+                    manager.book_late(actual)
                 return False
             slot, group, take = found
             for manager in group:
                 manager.settle(take, actual, slot.last)
             return True
 
-    def release(self, groups: Sequence[Group], bid_id: str, key: int, reserved: int) -> bool:
+    def release(self, groups: Sequence[Group], serial: int, key: int, reserved: int) -> bool:
         """Give back what a lost bid reserved; False when nothing was held for it (any more)."""
         with self._lock:
-            found = self._close(groups, bid_id, key, reserved)
+            found = self._close(groups, serial, key, reserved)
             if found is None:
                 return False
             _, group, take = found
@@ -160,10 +167,17 @@ class Holds:
                     for manager in group:
                         manager.unhold(held >> _COUNT_BITS, count, expired=True)
 
-    def _close(self, groups: Sequence[Group], bid_id: str, key: int,
+    def _close(self, groups: Sequence[Group], serial: int, key: int,
                reserved: int) -> tuple[_Slot, Group, int] | None:
         slot = self._slots.get(key // self._slot_seconds)
-        if slot is None or bid_id in slot.closed:
+        if slot is None:
+            return None
+        i = serial - slot.first
+        if slot.first < 0 or i < 0:  # not a bid held here
+            return None
+        byte, bit = i >> 3, 1 << (i & 7)
+        closed = slot.closed
+        if byte < len(closed) and closed[byte] & bit:
             return None
         held_in = [g for g in groups if g in slot.held]
         if len(held_in) != 1:  # none, or a reload changed the campaign's budgets: we cannot tell which
@@ -174,5 +188,7 @@ class Holds:
             return None
         take = min(reserved, held >> _COUNT_BITS)
         slot.held[group] = held - (take << _COUNT_BITS) - 1
-        slot.closed.add(bid_id)
+        if byte >= len(closed):
+            closed.extend(bytes(max(byte + 1 - len(closed), len(closed))))  # doubling: amortised O(1)
+        closed[byte] |= bit
         return slot, group, take
