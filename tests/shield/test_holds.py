@@ -1,8 +1,11 @@
 """``Holds``: reservations held in aggregate; a notice closes its bid once, and nothing is given back twice."""
 
 import tracemalloc
+from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from shield import BudgetAlert, BudgetManager, ConfigError, Event, FakeClock, Holds, MemorySink
 
@@ -243,3 +246,51 @@ def test_a_failing_alert_sink_does_not_lose_track_of_the_hold() -> None:
 def test_bad_settings_are_refused(kw: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         Holds(FakeClock(), **kw)  # type: ignore[arg-type]
+
+
+@settings(max_examples=500, deadline=None)
+@example([("bid", 100, True), ("wait", 5), ("bid", 200, False), ("wait", 599), ("loss", 1, 0)])  # a slot's expiry
+@given(st.lists(st.one_of(
+    st.tuples(st.just("bid"), st.integers(1, 400), st.booleans()),
+    st.tuples(st.just("wait"), st.one_of(st.integers(0, 12), st.sampled_from([299, 300, 590, 599, 600, 601, 611]))),
+    st.tuples(st.sampled_from(["loss", "bill"]), st.integers(0, 50), st.integers(0, 500)),
+), max_size=60))
+def test_against_a_model_nothing_is_given_back_early_twice_or_lost(ops: list[tuple[Any, ...]]) -> None:
+    """Bids, losses, bills (repeated, crossed, late) and time: after every step each budget holds exactly
+    the open bids of the slots not yet expired, and has booked every bill in full."""
+    clock = FakeClock()
+    total = BudgetManager(10**9, None, clock, key="total")
+    daily = BudgetManager(10**9, 86400.0, clock, key="daily")
+    groups: list[tuple[BudgetManager, ...]] = [(total,), (total, daily)]
+    h = Holds(clock, expiry_seconds=600.0, slot_seconds=10)
+    bids: list[tuple[int, int, int, int]] = []  # serial, key, amount, group
+    closed: set[int] = set()
+    last: dict[int, float] = {}  # slot -> monotonic time of its latest bid
+    billed = 0
+    for op in ops:
+        if op[0] == "bid":
+            _, amount, both = op
+            serial, key, g = len(bids) + 1, int(clock.time()) + 600, int(bool(both))
+            assert h.reserve(groups[g], key, amount, serial)
+            bids.append((serial, key, amount, g))
+            last[key // 10] = clock.monotonic()
+        elif op[0] == "wait":
+            clock.advance(op[1])
+        elif bids:
+            kind, pick, actual = op
+            serial, key, amount, g = bids[pick % len(bids)]
+            live = serial not in closed and last[key // 10] + 600.0 > clock.monotonic()
+            h.sweep()
+            if kind == "loss":
+                assert h.release([groups[g]], serial, key, amount) == live
+            else:
+                assert h.commit([groups[g]], serial, key, amount, actual) == live
+                billed += actual
+            closed.add(serial)
+        h.sweep()
+        now = clock.monotonic()
+        held = [(a, g) for s, k, a, g in bids if s not in closed and last[k // 10] + 600.0 > now]
+        t, d = total.stats(), daily.stats()
+        assert (t.reserved, t.live_reservations) == (sum(a for a, _ in held), len(held))
+        assert (d.reserved, d.live_reservations) == (sum(a for a, g in held if g), sum(g for _, g in held))
+        assert t.booked_micros == billed and t.spend == billed
