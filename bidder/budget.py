@@ -144,23 +144,16 @@ class BudgetGate:
         """Book a billed cost (always in full: money the exchange spent is never dropped) for a bid
         that reserved ``reserved`` under ``key``."""
         groups, pacer = self._by_id.get(campaign_id, ([], None))
-        serial = self._serial(bid_id)
-        if serial is not None:
-            self._holds.commit(groups, serial, key, reserved, micros)
-        elif groups:
-            for manager in groups[-1]:  # held by another process: booked now, counted late
-                manager.book_late(micros)
+        self._holds.commit(groups, self._serial(bid_id), key, reserved, micros)
         if pacer is not None:
             pacer.record(micros)
 
     def release(self, campaign_id: str, bid_id: str, key: int, reserved: int) -> None:
         groups, _ = self._by_id.get(campaign_id, ([], None))
-        serial = self._serial(bid_id)
-        if serial is not None:
-            self._holds.release(groups, serial, key, reserved)
+        self._holds.release(groups, self._serial(bid_id), key, reserved)
 
     def _serial(self, bid_id: str) -> int | None:
-        """The serial of one of this process's bid ids; None for another's."""
+        """The serial of one of this process's bid ids; None for another's (held nothing here)."""
         if not bid_id.startswith(self.prefix):
             return None
         try:

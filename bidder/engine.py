@@ -220,7 +220,7 @@ class Engine:
         expiry = int(now) + self.settings.bid_ttl  # also the key its reservation is held under
         chosen: list[tuple[Imp, _Choice, str]] = []
         for imp in req.imp:
-            got, why = self._admitted(idx, req, imp, m, ctx, None if test else (expiry, rate))
+            got, why = self._admitted(idx, req, imp, m, ctx, None if test else expiry, rate)
             if got is not None:
                 chosen.append((imp, *got))
             elif reason == "no_match":
@@ -231,11 +231,10 @@ class Engine:
         return self._respond(req, cur, rate, chosen, str(expiry))
 
     def _admitted(self, idx: Index, req: BidRequest, imp: Imp, m: int, ctx: Context,
-                  hold: tuple[int, float] | None) -> tuple[tuple[_Choice, str] | None, str]:
-        """The imp's best choice whose campaign could reserve its cost under ``hold`` (the bid's expiry
-        and currency rate; None for test traffic, which is bid but never booked, so reserves nothing),
-        with its bid id, else the reason for no bid. A campaign refused by its budget or pacer steps
-        aside for the next best."""
+                  expiry: int | None, rate: float) -> tuple[tuple[_Choice, str] | None, str]:
+        """The imp's best choice whose campaign could reserve its cost under ``expiry`` (the bid's; None
+        for test traffic, which is bid but never booked, so reserves nothing), with its bid id, else the
+        reason for no bid. A campaign refused by its budget or pacer steps aside for the next best."""
         why = "no_match"
         for _ in range(MAX_ADMISSIONS):
             best, found = self._imp(idx, req, imp, m, ctx)
@@ -244,8 +243,7 @@ class Engine:
             ci = self._line_campaign[best.line]
             serial = next(self._ids)
             refused = None
-            if hold is not None:
-                expiry, rate = hold
+            if expiry is not None:
                 # Exactly what the notice will read back from the price we write (``fx.held_micros``).
                 micros = best.bid // 1000 if rate == 1.0 else fx.held_micros(fx.from_usd_micros(best.bid, rate), rate)
                 refused = self.budget.admit(ci, expiry, micros, serial)

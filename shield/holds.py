@@ -73,7 +73,7 @@ class Holds:
     def reserve(self, group: Group, key: int, amount: int, serial: int) -> bool:
         """Hold ``amount`` in every budget of ``group``, or in none (False: one of them refused).
         ``serial``: the bid's number, from a counter that only goes up, which its notices give back."""
-        alerts: list[tuple[BudgetManager, BudgetAlert]] = []
+        alerts: list[tuple[BudgetManager, BudgetAlert]] | None = None  # rare: made when needed
         ok = True
         self._lock.acquire()  # not ``with``: half the cost, and this runs per bid
         try:
@@ -88,7 +88,7 @@ class Holds:
                     ok = False
                     break
                 if held is not True:
-                    alerts.append((manager, held))
+                    alerts = [*(alerts or ()), (manager, held)]
             else:
                 slot = self._slot
                 slot.held[group] = slot.held.get(group, 0) + (amount << _COUNT_BITS | 1)
@@ -99,14 +99,15 @@ class Holds:
             self._lock.release()
         # Only now that the hold is recorded: a failing sink cannot leave money held for good. (An alert
         # of a hold undone above still goes out: utilisation did cross the level, as with ``reserve_all``.)
-        for manager, alert in alerts:
+        for manager, alert in alerts or ():
             manager.emit(alert)
         return ok
 
-    def commit(self, groups: Sequence[Group], serial: int, key: int, reserved: int, actual: int) -> bool:
+    def commit(self, groups: Sequence[Group], serial: int | None, key: int, reserved: int, actual: int) -> bool:
         """Book ``actual`` for a bid that reserved ``reserved`` under ``key`` in one of ``groups`` (the
         campaign's groups, oldest first): settled in the bid's bucket and the rest given back; or,
-        when no open sum is found, booked in full now against the newest group, as late. True: settled."""
+        when no open sum is found (or ``serial`` is None: a bid held elsewhere), booked in full now
+        against the newest group, as late. True: settled."""
         with self._lock:
             found = self._close(groups, serial, key, reserved)
             if found is None:
@@ -118,8 +119,9 @@ class Holds:
                 manager.settle(take, actual, slot.last)
             return True
 
-    def release(self, groups: Sequence[Group], serial: int, key: int, reserved: int) -> bool:
-        """Give back what a lost bid reserved; False when nothing was held for it (any more)."""
+    def release(self, groups: Sequence[Group], serial: int | None, key: int, reserved: int) -> bool:
+        """Give back what a lost bid reserved; False when nothing was held for it (any more, or here:
+        ``serial`` None)."""
         with self._lock:
             found = self._close(groups, serial, key, reserved)
             if found is None:
@@ -168,10 +170,10 @@ class Holds:
                     for manager in group:
                         manager.unhold(held >> _COUNT_BITS, count, expired=True)
 
-    def _close(self, groups: Sequence[Group], serial: int, key: int,
+    def _close(self, groups: Sequence[Group], serial: int | None, key: int,
                reserved: int) -> tuple[_Slot, Group, int] | None:
         slot = self._slots.get(key // self._slot_seconds)
-        if slot is None:
+        if slot is None or serial is None:
             return None
         i = serial - slot.first
         if slot.first < 0 or i < 0:  # not a bid held here

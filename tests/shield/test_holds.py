@@ -1,6 +1,7 @@
 """``Holds``: reservations held in aggregate; a notice closes its bid once, and nothing is given back twice."""
 
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -126,22 +127,30 @@ def test_notices_after_the_expiry_book_late_and_release_nothing() -> None:
     assert (s.spend, s.reserved, s.late_commits) == (300, 100, 1)
 
 
+def grown_by(work: Callable[[], None]) -> int:
+    """Bytes of memory that ``work`` leaves allocated."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        work()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_bid_leaves_no_state_behind() -> None:
     h, g, clock = setup(cap=10**12)
     for i in range(1000):  # warm: the slots of a whole expiry exist
         clock.advance(1.0)
         assert h.reserve(g, KEY + i, 1, i + 1)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
+
+    def bid() -> None:
         for i in range(100_000):
             if i % 100 == 0:
                 clock.advance(1.0)
             assert h.reserve(g, KEY + 1000 + i // 100, 1, 1001 + i)
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    assert grown < 100_000  # under a byte per bid; reserved one by one, each took hundreds of bytes
+
+    assert grown_by(bid) < 100_000  # under a byte per bid; reserved one by one, each took hundreds of bytes
     assert h.open_slots() <= 62  # 600 s of 10 s slots, and the one being filled
     assert g[0].stats().live_reservations == 101_000 - g[0].stats().expired
 
@@ -170,15 +179,12 @@ def test_closed_bids_cost_a_bit_each() -> None:
     h, g, _ = setup(cap=10**12)
     for serial in range(1, 100_001):
         assert h.reserve(g, KEY, 1, serial)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
+
+    def lose() -> None:
         for serial in range(1, 100_001):  # an exchange that sends a loss notice for every bid
             assert h.release([g], serial, KEY, 1)
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    assert grown < 20_000  # 100,000 bits; a set of their bid ids holds 10 MB (4 MB without the strings)
+
+    assert grown_by(lose) < 20_000  # 100,000 bits; a set of their bid ids holds 10 MB (4 MB without the strings)
 
 
 def test_a_campaign_whose_budgets_changed_mid_slot_is_not_guessed_at() -> None:
