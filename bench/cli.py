@@ -2,10 +2,12 @@
 
 Layout on a 2-core machine: what is measured runs on CPU 0 (the in-process decision, each server with
 one worker), what loads it runs on CPU 1 (wrk, the open-loop generator). The servers (the bare ASGI
-baseline, the bidder over ASGI and over RSGI, and with ``--model`` both again with the learned model)
-run side by side for the whole run and are measured in interleaved rounds, so slow drift of a shared
-machine spreads over all of them instead of one; the learned model's cost is then read as the fall of
-its ratio against the priors' ratio from the same run.
+baseline, the bidder over ASGI and over RSGI, with ``--model`` both again with the learned model, and
+with ``--ceiling`` both again with the decision taken out, ``bench.ceiling``) run side by side for the
+whole run and are measured in interleaved rounds, so slow drift of a shared machine spreads over all of
+them instead of one; the learned model's cost is then read as the fall of its ratio against the priors'
+ratio from the same run, and the decision's cost inside the server as the time per request it adds to
+its ceiling.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import shared
+from bench import ceiling, shared
 
 REPO = shared.REPO
 SAMPLE = shared.BANNER
@@ -41,6 +43,7 @@ PATH = "/openrtb2/bid"
 SERVER_CPU, LOAD_CPU = 0, 1
 INTERFACES = ("asgi", "rsgi")
 MODEL = "+model"  # suffix of the servers running the learned model
+CEILING = "-ceiling"  # suffix of the bidder's app with the decision taken out (bench.ceiling)
 TARGETS = {"median_us": 15.0, "p99_us": 40.0, "asgi/baseline": 0.85, "rsgi/baseline": 1.0, "model_fall": 0.05}
 
 
@@ -57,6 +60,9 @@ def register(sub: Any) -> None:
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
     p.add_argument("--request", type=Path, default=SAMPLE, help="bid request body (default: the IAB simple banner)")
     p.add_argument("--model", type=Path, help="a CTR model artefact (.json) for the bidder instead of the priors")
+    p.add_argument("--ceiling", action="store_true",
+                   help="also serve the bidder's app with the decision taken out (its answer made once), and "
+                        "report what the decision costs inside the loaded server")
     p.add_argument("--quick", action="store_true", help="short runs for a smoke test (numbers are rough)")
     p.add_argument("--json", type=Path, help="also write every number and the machine facts to this file")
     p.set_defaults(handler=_bench)
@@ -70,14 +76,15 @@ class Plan:
     connections: int
     calls: int  # timed in-process decisions per campaign count
     warm_up: float  # seconds of untimed wrk load per server before the rounds
+    ceiling: bool  # also the bidder's app with the decision taken out
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
         if args.quick:
-            return cls(args.campaigns, 1.0, 1, args.connections, 2_000, 1.0)
+            return cls(args.campaigns, 1.0, 1, args.connections, 2_000, 1.0, args.ceiling)
         if args.campaigns < 1 or args.duration <= 0 or args.repeat < 1:
             raise BenchError("--campaigns, --duration and --repeat must be positive")
-        return cls(args.campaigns, args.duration, args.repeat, args.connections, 50_000, 2.0)
+        return cls(args.campaigns, args.duration, args.repeat, args.connections, 50_000, 2.0, args.ceiling)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -313,20 +320,24 @@ def _bid_counts(server: Server) -> tuple[int, int]:
     return int(s["requests"]), int(s["bids"])
 
 
-def _start(stack: ExitStack, tmp: Path, campaigns: int, model: str) -> list[Server]:
+def _start(stack: ExitStack, tmp: Path, plan: Plan, body: bytes, model: str) -> list[Server]:
     """The baseline and the bidders, started together (the bidders compile their kernels meanwhile)."""
-    env = {"RTB_CAMPAIGNS": str(_synthetic_file(campaigns, tmp / "campaigns.json")),
-           "RTB_NOTICE_SECRET": secrets.token_hex(32)}
+    request = tmp / "request.json"
+    request.write_bytes(body)
+    env = {"RTB_CAMPAIGNS": str(_synthetic_file(plan.campaigns, tmp / "campaigns.json")),
+           "RTB_NOTICE_SECRET": secrets.token_hex(32), ceiling.REQUEST: str(request)}
     granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
                "--http", "1", "--no-ws"]
     bidder = [sys.executable, "-m", "control.cli", "bidder", "--interface"]
+    decided = [sys.executable, "-m", "bench.ceiling"]
     specs: list[tuple[str, list[str], list[str], dict[str, str]]] = [("baseline", granian, ["Started worker"], {})]
-    for name in _bidders(model):
-        interface = name.removesuffix(MODEL)
+    for name in _bidders(model, plan.ceiling):
+        interface = name.removesuffix(MODEL).removesuffix(CEILING)
         data = tmp / f"data-{name}"
         data.mkdir()
         extra = {"RTB_MODEL": model} if name.endswith(MODEL) else {}
-        specs.append((name, [*bidder, interface], ["bidder ready", "Started worker"],
+        cmd = [*decided, interface] if name.endswith(CEILING) else [*bidder, interface]
+        specs.append((name, cmd, ["bidder ready", "Started worker"],
                       {**env, "RTB_DATA_DIR": str(data), **extra}))
     servers = []
     for name, cmd, ready, extra in specs:
@@ -335,8 +346,9 @@ def _start(stack: ExitStack, tmp: Path, campaigns: int, model: str) -> list[Serv
     return servers
 
 
-def _bidders(model: str) -> list[str]:
-    return [*INTERFACES, *(f"{i}{MODEL}" for i in INTERFACES if model)]
+def _bidders(model: str, ceiling: bool) -> list[str]:
+    return [*INTERFACES, *(f"{i}{MODEL}" for i in INTERFACES if model),
+            *(f"{i}{CEILING}" for i in INTERFACES if ceiling)]
 
 
 def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
@@ -345,7 +357,7 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
     lua = tmp / "post.lua"
     lua.write_text(wrk.script(body))
     with ExitStack() as stack:
-        servers = _start(stack, tmp, plan.campaigns, model)
+        servers = _start(stack, tmp, plan, body, model)
         for s in servers:
             s.wait_ready()
             status, answer = _request(s.port, "POST", PATH, body)
@@ -367,10 +379,15 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
                                 "failed_runs": len(rs) - len(good), "runs": rs}
         base = throughput["baseline"]["median_rps"]
         ratios = {f"{n}/baseline": (throughput[n]["median_rps"] / base
-                                    if base and throughput[n]["median_rps"] else None) for n in _bidders(model)}
+                                    if base and throughput[n]["median_rps"] else None)
+                  for n in _bidders(model, plan.ceiling)}
         # The learned model's cost: how far its ratio falls below the priors' ratio, same run.
         falls = {f"{i}{MODEL}": _fall(ratios[f"{i}/baseline"], ratios[f"{i}{MODEL}/baseline"])
                  for i in INTERFACES if model}
+        # What the decision costs inside the loaded server: the time per request it adds to the same
+        # app and server without it, where it shares the core and the caches with the HTTP work.
+        in_server = {i: _added_us(throughput[i]["median_rps"], throughput[f"{i}{CEILING}"]["median_rps"])
+                     for i in INTERFACES if plan.ceiling}
 
         latency: dict[str, Any] = {}
         for s in servers:
@@ -383,11 +400,16 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
             latency[s.name] = {f: getattr(r, f) for f in r.__struct_fields__}
     failed = sum(t["failed_runs"] for t in throughput.values()) + sum(
         1 for v in latency.values() if v is None or v["errors"])
-    return {"throughput": throughput, "ratios": ratios, "model_falls": falls, "latency": latency, "failed": failed}
+    return {"throughput": throughput, "ratios": ratios, "model_falls": falls, "decision_in_server_us": in_server,
+            "latency": latency, "failed": failed}
 
 
 def _fall(prior: float | None, learned: float | None) -> float | None:
     return 1 - learned / prior if prior and learned else None
+
+
+def _added_us(rps: float | None, without_rps: float | None) -> float | None:
+    return 1e6 / rps - 1e6 / without_rps if rps and without_rps else None
 
 
 def _throughput(s: Server, lua: Path, plan: Plan) -> dict[str, Any]:
@@ -427,6 +449,10 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
         notes = f"{len(t['runs'])} x {plan.duration:g} s, {t['failed_runs']} failed, {bad} bad answers"
         if name.endswith(MODEL):
             notes = f"{num(None if fall is None else fall * 100)}% below the priors' ratio; {notes}"
+        if name.endswith(CEILING):
+            added = report["decision_in_server_us"][name.removesuffix(CEILING)]
+            target = ""
+            notes = f"no decision: with it each request takes {num(added, ' us')} more; {notes}"
         rows.append(("wrk", name, "", "", "", num(t["median_rps"], digits=0), num(ratio, digits=2), target, notes))
     for name in names:
         lat = report["latency"][name]

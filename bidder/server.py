@@ -34,7 +34,8 @@ def create_app() -> App:
     return App(bidder, upkeep)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, target: str = "bidder.server:create_app") -> None:
+    """Serve ``target``, an app factory like ``create_app`` (the benchmark serves a variant of it)."""
     import os
 
     from granian import Granian
@@ -50,7 +51,7 @@ def serve(settings: Settings) -> None:
     log.info("bidder on http://%s (%s), notices under %s", settings.bind, settings.interface,
              settings.notice_base)
     Granian(
-        target="bidder.server:create_app",
+        target=target,
         factory=True,
         address=settings.host,
         port=settings.port,

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.e2e
 def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, "-m", "control.cli", "bench", "--quick", "--json", str(out)],
+    done = subprocess.run([sys.executable, "-m", "control.cli", "bench", "--quick", "--ceiling", "--json", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rsgi" in done.stdout  # the table
@@ -30,7 +30,8 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
         assert d["status"] == 200 and d["matching"] > 0
         assert 0 < d["median_us"] <= d["p99_us"] <= d["p999_us"]
 
-    for name in ("baseline", "asgi", "rsgi"):
+    assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi-ceiling", "rsgi-ceiling"}
+    for name in report["throughput"]:
         t = report["throughput"][name]
         assert t["median_rps"] > 0 and t["failed_runs"] == 0
         assert all(r["non_2xx"] == 0 and r["no_bids"] == 0 for r in t["runs"])
@@ -38,6 +39,10 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
         assert lat["achieved"] > 0 and lat["errors"] == 0
         assert 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["p999_ms"]
     assert all(v > 0 for v in report["ratios"].values())
+    # The decision's cost in the server: the time per request the bidder takes over its ceiling.
+    rps = {name: t["median_rps"] for name, t in report["throughput"].items()}
+    assert report["decision_in_server_us"] == {
+        i: pytest.approx(1e6 / rps[i] - 1e6 / rps[f"{i}-ceiling"]) for i in ("asgi", "rsgi")}
 
 
 @pytest.mark.e2e
@@ -58,5 +63,6 @@ def test_quick_bench_with_a_model_compares_it_with_the_priors_in_the_same_run(tm
         (1000, "prior"), (10000, "prior"), (1000, "learned"), (10000, "learned")]
     assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi+model", "rsgi+model"}
     assert set(report["model_falls"]) == {"asgi+model", "rsgi+model"}
+    assert report["decision_in_server_us"] == {}
     assert all(isinstance(f, float) for f in report["model_falls"].values())
     assert "below the priors' ratio" in done.stdout
