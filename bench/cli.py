@@ -152,8 +152,16 @@ def _synthetic_file(n: int, path: Path) -> Path:
 # --- 1. the decision, in-process ------------------------------------------------------------------
 
 
+# Swept between two "cold" decisions: twice this machine's L2 per core, so that each finds its code and
+# data where a loaded server leaves them, further out in the caches or in memory.
+COLD_SWEEP = 1 << 20
+
+
 def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
-    """The in-process decision with ``n`` campaigns, under the learned ``model`` artefact or the priors."""
+    """The in-process decision with ``n`` campaigns, under the learned ``model`` artefact or the priors:
+    back to back (warm caches), then with ``COLD_SWEEP`` bytes read between two decisions (cold)."""
+    import numpy as np
+
     from bidder.campaign import load_campaigns
     from bidder.service import Bidder
     from bidder.settings import from_env
@@ -170,6 +178,8 @@ def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
                 raise BenchError(f"the bidder answered {status}, not a bid, to the request with {n} campaigns")
             clock = time.perf_counter_ns
             times = [0] * calls
+            cold = [0] * (calls // 5)
+            sweep = np.ones(COLD_SWEEP // 8).sum
             with _pinned(SERVER_CPU):
                 for _ in range(max(1000, calls // 10)):
                     bid(body)
@@ -177,15 +187,23 @@ def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
                     t = clock()
                     bid(body)
                     times[i] = clock() - t
+                for i in range(len(cold)):
+                    sweep()
+                    t = clock()
+                    bid(body)
+                    cold[i] = clock() - t
             matching = _matching(bidder, body)
         finally:
             gc.unfreeze()
             bidder.close()
-    times.sort()
     return {"campaigns": n, "model": "learned" if model else "prior", "matching": matching, "calls": calls,
-            "status": status,
-            "median_us": times[calls // 2] / 1000, "p99_us": times[int(calls * 0.99)] / 1000,
-            "p999_us": times[int(calls * 0.999)] / 1000}
+            "status": status, **_percentiles(times), "cold": {"calls": len(cold), **_percentiles(cold)}}
+
+
+def _percentiles(ns: list[int]) -> dict[str, float]:
+    ns = sorted(ns)
+    return {"median_us": ns[len(ns) // 2] / 1000, "p99_us": ns[int(len(ns) * 0.99)] / 1000,
+            "p999_us": ns[int(len(ns) * 0.999)] / 1000}
 
 
 def _matching(bidder: Any, body: bytes) -> int:
@@ -439,6 +457,10 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
         rows.append(("decision", f"{d['campaigns']} campaigns, {d['model']}", num(d["median_us"], " us"),
                      num(d["p99_us"], " us"), num(d["p999_us"], " us"), "", "", target,
                      f"{d['matching']} match, {d['calls']:,} calls"))
+        c = d["cold"]
+        rows.append(("", "  cold caches", num(c["median_us"], " us"), num(c["p99_us"], " us"),
+                     num(c["p999_us"], " us"), "", "", "", f"{COLD_SWEEP >> 20} MiB read between calls, "
+                     f"{c['calls']:,} calls"))
     for name in names:
         t = report["throughput"][name]
         ratio = 1.0 if name == "baseline" else report["ratios"][f"{name}/baseline"]

@@ -29,6 +29,9 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
     for d in report["decision"]:
         assert d["status"] == 200 and d["matching"] > 0
         assert 0 < d["median_us"] <= d["p99_us"] <= d["p999_us"]
+        cold = d["cold"]
+        assert cold["calls"] == d["calls"] // 5
+        assert 0 < cold["median_us"] <= cold["p99_us"] <= cold["p999_us"]
 
     assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi-ceiling", "rsgi-ceiling"}
     for name in report["throughput"]:
