@@ -97,6 +97,7 @@ def _bench(args: argparse.Namespace) -> int:
     model = str(args.model.resolve()) if args.model else ""
     report: dict[str, Any] = {"machine": _machine(), "plan": plan.__dict__, "request": str(args.request),
                               "model": model or "prior"}
+    report["noise_floor"] = _noise_floor(plan.calls)
     report["decision"] = [_decision(n, body, plan.calls, m) for m in (("", model) if model else ("",))
                           for n in (plan.campaigns, 10 * plan.campaigns)]
     with tempfile.TemporaryDirectory(prefix="rtb-bench-") as tmp:
@@ -198,6 +199,22 @@ def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
             bidder.close()
     return {"campaigns": n, "model": "learned" if model else "prior", "matching": matching, "calls": calls,
             "status": status, **_percentiles(times), "cold": {"calls": len(cold), **_percentiles(cold)}}
+
+
+def _noise_floor(calls: int) -> dict[str, float]:
+    """The machine's own spread: a fixed loop of Python additions (about as long as the decision's
+    target median here) timed as the decision is. Its p99 over its median is the least the decision's
+    can be on this machine at this time, whatever the code."""
+    clock = time.perf_counter_ns
+    times = [0] * calls
+    with _pinned(SERVER_CPU):
+        for i in range(calls):
+            t = clock()
+            x = 0
+            for j in range(300):
+                x += j
+            times[i] = clock() - t
+    return _percentiles(times)
 
 
 def _percentiles(ns: list[int]) -> dict[str, float]:
@@ -451,6 +468,9 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
 
     rows = [("", "", "median", "p99", "p99.9", "req/s", "ratio", "target", "notes")]
     names = list(report["throughput"])
+    f = report["noise_floor"]
+    rows.append(("noise", "constant work", num(f["median_us"], " us"), num(f["p99_us"], " us"),
+                 num(f["p999_us"], " us"), "", "", "", "a fixed Python loop timed as the decision is"))
     for d in report["decision"]:
         first = d["campaigns"] == plan.campaigns and d["model"] == "prior"
         target = f"<={TARGETS['median_us']:.0f}/{TARGETS['p99_us']:.0f} us" if first else ""

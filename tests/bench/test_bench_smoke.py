@@ -20,12 +20,14 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rsgi" in done.stdout  # the table
     report = json.loads(out.read_text())
-    assert {"machine", "plan", "decision", "throughput", "ratios", "latency", "failed"} <= report.keys()
+    assert {"machine", "plan", "noise_floor", "decision", "throughput", "ratios", "latency", "failed"} <= report.keys()
     assert report["failed"] == 0
     assert report["machine"]["nproc"] >= 2 and report["machine"]["granian"] != "missing"
 
     assert [(d["campaigns"], d["model"]) for d in report["decision"]] == [(1000, "prior"), (10000, "prior")]
     assert report["model_falls"] == {}
+    floor = report["noise_floor"]
+    assert 0 < floor["median_us"] <= floor["p99_us"] <= floor["p999_us"]
     for d in report["decision"]:
         assert d["status"] == 200 and d["matching"] > 0
         assert 0 < d["median_us"] <= d["p99_us"] <= d["p999_us"]
