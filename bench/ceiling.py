@@ -34,7 +34,8 @@ class Decided:
     def bid(self, body: bytes, started_ns: int | None = None) -> Outcome:
         stats = self._stats
         stats.requests += 1
-        stats.bids += self._answer.status == 200
+        if self._answer.status == 200:
+            stats.bids += 1
         return self._answer
 
     def __getattr__(self, name: str) -> Any:
