@@ -484,8 +484,8 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
     for name in names:
         t = report["throughput"][name]
         ratio = 1.0 if name == "baseline" else report["ratios"][f"{name}/baseline"]
-        target = "" if name == "baseline" else f">={TARGETS[f'{name}/baseline']}" if name in INTERFACES else (
-            f"fall <={TARGETS['model_fall']:.0%}")
+        target = (f">={TARGETS[f'{name}/baseline']}" if name in INTERFACES
+                  else f"fall <={TARGETS['model_fall']:.0%}" if name.endswith(MODEL) else "")
         bad = sum(r["non_2xx"] + r["socket_errors"] + r["no_bids"] for r in t["runs"])
         fall = report["model_falls"].get(name)
         notes = f"{len(t['runs'])} x {plan.duration:g} s, {t['failed_runs']} failed, {bad} bad answers"
@@ -493,7 +493,6 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
             notes = f"{num(None if fall is None else fall * 100)}% below the priors' ratio; {notes}"
         if name.endswith(CEILING):
             added = report["decision_in_server_us"][name.removesuffix(CEILING)]
-            target = ""
             notes = f"no decision: with it each request takes {num(added, ' us')} more; {notes}"
         rows.append(("wrk", name, "", "", "", num(t["median_rps"], digits=0), num(ratio, digits=2), target, notes))
     for name in names:
