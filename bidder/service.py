@@ -103,11 +103,9 @@ class Bidder:
         cs = stats.campaigns[n.campaign_id]
         common = {"campaign_id": n.campaign_id, "bid_id": n.bid_id, "imp_id": n.imp_id,
                   "creative_id": n.creative_id}
-        # What the bid reserved, read back from its signed price; test bids reserved nothing.
-        held = fx.held_micros(n.bid_price, rate)
         if kind == "loss":
-            if not n.test:
-                self.budget.release(n.campaign_id, n.bid_id, n.expiry, held)
+            if not n.test:  # test bids reserved nothing
+                self.budget.release(n.campaign_id, n.bid_id, n.expiry, fx.held_micros(n.bid_price, rate))
             cs.losses += 1
             stats.notices[(kind, "ok")] += 1
             self.ledger.append("loss", price=n.bid_price / rate, data={"reason": n.loss_reason or ""},
@@ -141,8 +139,8 @@ class Bidder:
         # A billing notice books the clearing cost: CPM / 1000 per impression, in micros.
         cost = 0 if n.test else round(usd_cpm * 1000)
         self.ledger.append("bill", price=usd_cpm, cost=cost, data={"test": n.test}, **common)
-        if not n.test:
-            self.budget.commit(n.campaign_id, n.bid_id, n.expiry, held, cost)
+        if not n.test:  # what the bid reserved, read back from its signed price
+            self.budget.commit(n.campaign_id, n.bid_id, n.expiry, fx.held_micros(n.bid_price, rate), cost)
         cs.billed += 1
         cs.spend += cost
         stats.notices[(kind, "ok")] += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tracemalloc
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -15,6 +14,7 @@ from numpy.typing import NDArray
 from bidder import fx
 from bidder.value import Context, Lines, PriorModel, Scorer
 from tests.bidder.conftest import campaign, campaigns, sample
+from tests.memory import grown_by
 
 BANNER = sample("request-1-simple-banner.json")  # first price, floor 0.03
 
@@ -143,17 +143,14 @@ def test_a_bid_leaves_nothing_behind_in_memory(make_bidder, wall) -> None:
     for _ in range(700):  # warm: every slot of an expiry has been opened (and the oldest given back)
         wall.t += 1.0
         assert bid(b)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
+
+    def bids() -> None:
         for i in range(10_000):
             if i % 20 == 0:
                 wall.t += 1.0
             assert b.engine.bid(BANNER).status == 200
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    assert grown < 50_000  # reserved one by one (before shield.Holds), these bids kept 2.2 MB
+
+    assert grown_by(bids) < 50_000  # reserved one by one (before shield.Holds), these bids kept 2.2 MB
     assert b.budget.stats()["campaign:c1:total"]["reserved"] > 0
 
 

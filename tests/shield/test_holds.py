@@ -1,7 +1,5 @@
 """``Holds``: reservations held in aggregate; a notice closes its bid once, and nothing is given back twice."""
 
-import tracemalloc
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -9,6 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shield import BudgetAlert, BudgetManager, ConfigError, Event, FakeClock, Holds, MemorySink
+from tests.memory import grown_by
 
 KEY = 1_000  # a bid's key: the bidder uses its expiry second
 
@@ -125,17 +124,6 @@ def test_notices_after_the_expiry_book_late_and_release_nothing() -> None:
     assert not h.commit([g], 2, KEY, 400, 300)
     s = g[0].stats()
     assert (s.spend, s.reserved, s.late_commits) == (300, 100, 1)
-
-
-def grown_by(work: Callable[[], None]) -> int:
-    """Bytes of memory that ``work`` leaves allocated."""
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        work()
-        return tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
 
 
 def test_a_bid_leaves_no_state_behind() -> None:
