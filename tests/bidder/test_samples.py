@@ -146,6 +146,13 @@ def test_iab_examples_all_get_a_bid_from_the_example_campaigns(make_bidder) -> N
         assert status == 200, name
 
 
+def test_the_readmes_example_request_is_the_iab_banner_and_gets_a_bid(make_bidder) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "bid-request.json"
+    assert example.read_bytes() == (SAMPLES / "iab-2.6-spec" / "request-1-simple-banner.json").read_bytes()
+    status, _ = make_bidder().engine.bid(example.read_bytes())
+    assert status == 200
+
+
 def test_written_responses_are_the_documented_bid_response(make_bidder) -> None:
     """The pre-encoded writer emits exactly what ``bidder.openrtb.BidResponse`` describes."""
     import msgspec
