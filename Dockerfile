@@ -1,7 +1,13 @@
 # syntax=docker/dockerfile:1
-# Build stage: wheels for the project and its dependencies (numba/llvmlite, granian, msgspec ship wheels).
+# Build stage: wheels for the project (with its C extension) and its dependencies (numba/llvmlite,
+# granian, msgspec ship wheels).
 FROM python:3.11-slim AS build
+# A compiler and OpenSSL's headers for the bidder's C extension; the runtime image has libssl3 already.
+# hadolint ignore=DL3008
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libssl-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+COPY setup.py ./
 COPY pyproject.toml README.md ./
 COPY bidder ./bidder
 COPY shield ./shield

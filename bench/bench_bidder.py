@@ -1,6 +1,7 @@
 """The decision in-process: ``Engine.bid`` on the IAB simple banner, bytes in to bytes out.
 
 Run: python3 -m pytest bench/bench_bidder.py --benchmark-only -p no:cacheprovider
+``test_signed_query_*``: the notice signature in C against its Python twin.
 Targets (issue 2): with 1,000 campaigns (about 5% match) median <= 15 us, p99 <= 40 us; 10,000 reported.
 ``test_baseline_msgspec_roundtrip`` decodes and encodes the same bytes generically: the least any
 bytes-to-bytes answer costs here, measured in the same run to read the others against.
@@ -21,6 +22,7 @@ import pytest
 from bench import synth
 from bench.cli import SAMPLE
 from bidder.campaign import parse_campaigns
+from bidder.notices import Signer, query_py
 from bidder.service import Bidder
 from bidder.settings import from_env
 
@@ -78,3 +80,19 @@ def test_bid_simple_banner_10k_campaigns(benchmark: Any, bidder_10k: Bidder) -> 
 def test_no_bid_when_nothing_matches_1k_campaigns(benchmark: Any, bidder_1k: Bidder) -> None:
     assert bidder_1k.engine.bid(NO_MATCH).status == 204
     benchmark.pedantic(bidder_1k.engine.bid, args=(NO_MATCH,), rounds=20_000, warmup_rounds=1_000)
+
+
+# One bid's signed notice query (``Signer.query``, in C) against its Python twin, the same arguments:
+# what moving the HMAC and the query string into ``bidder/_native.c`` saves per bid.
+_SECRET = b"k" * 64
+_SIGNER = Signer(_SECRET, "https://bid.example")
+_QUERY = ("7f3a9c01", "1", "1", *_SIGNER.line("synth-0042", "cr-1"), "3.2", "USD", "1764331234", "0")
+
+
+def test_signed_query_c(benchmark: Any) -> None:
+    assert _SIGNER.query(*_QUERY) == query_py(_SECRET, *_QUERY)
+    benchmark.pedantic(_SIGNER.query, args=_QUERY, rounds=20_000, warmup_rounds=1_000)
+
+
+def test_signed_query_python_twin(benchmark: Any) -> None:
+    benchmark.pedantic(query_py, args=(_SECRET, *_QUERY), rounds=20_000, warmup_rounds=1_000)

@@ -468,7 +468,8 @@ class Engine:
             ci = self._line_campaign[line]
             price = writer.usd(ch.bid) if rate == 1.0 else repr(fx.from_usd_micros(ch.bid, rate))
             imp_json, imp_q = writer.imp_id(imp.id)
-            q = query(bid_id, imp.id, imp_q, self._signed[line], price, cur, x, t)
+            signed_line, quoted_line = self._signed[line]
+            q = query(bid_id, imp.id, imp_q, signed_line, quoted_line, price, cur, x, t)
             p, value = explain(line, ch.ctx) if ch.source == "ai" else (0.0, 0.0)
             self._campaign_stats[ci].bids += 1
             bids.append((ci, writer.bid(bid_id, imp_json, price, q, ch.deal, line, ch.value, p, value, ch.source)))

@@ -1,0 +1,10 @@
+"""The C extension; everything else about the package is in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension("bidder._native", ["bidder/_native.c"], libraries=["crypto"],
+                  extra_compile_args=["-O2", "-Wall", "-Wextra"]),
+    ],
+)
