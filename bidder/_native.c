@@ -1,12 +1,13 @@
 /* The notice signature in C: HMAC-SHA256 with OpenSSL's SHA-256, and the signed query string.
  *
- * ``bidder.notices.Signer`` signs every bid's notice URLs. In Python that is about ten C calls (copy the
- * keyed states, encode, update, digest, base64, translate, decode) plus two f-strings: some 17,000
- * instructions of the decision's 130,000 (callgrind), for hashing 2 blocks and 1. Here it is one call.
- * ``notices.py`` keeps the pure-Python twins (``sig_py``, ``query_py``); the tests compare the two.
+ * ``bidder.notices.Signer`` signs every bid's notice URLs. In Python that took about ten C calls (copy the
+ * keyed states, encode, update, digest, base64, translate, decode) and two f-strings, 3.3 us a bid;
+ * here it is one call, 0.7 us (timeit, same arguments). ``notices.py`` keeps the Python twins
+ * (``sig_py``, ``query_py``); the tests compare the two.
  *
- * OpenSSL's low-level SHA256_* functions are deprecated in 3.0 in favour of EVP, but EVP has no cheap
- * way to copy a keyed state (EVP_MD_CTX_copy_ex allocates); the SHA256_CTX is a plain struct we copy.
+ * OpenSSL's low-level SHA256_* functions are deprecated in 3.0 in favour of EVP, whose copy of a keyed
+ * state goes through the provider layer (EVP_MD_CTX_copy_ex duplicates the provider's context); a
+ * SHA256_CTX is a plain struct we copy on the stack.
  */
 #define PY_SSIZE_T_CLEAN
 #define OPENSSL_SUPPRESS_DEPRECATED

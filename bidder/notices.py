@@ -94,7 +94,8 @@ class Signer:
             sig = params["s"]
         except KeyError as exc:
             raise NoticeError("missing_field") from exc
-        if not hmac.compare_digest(self.sig("\x1f".join(fields)), sig):
+        # compare_digest takes str of ASCII only (ours always is): anything else is simply not it.
+        if not (sig.isascii() and hmac.compare_digest(self.sig("\x1f".join(fields)), sig)):
             raise NoticeError("bad_signature")
         b, i, c, r, bp, cu, x, t = fields
         try:

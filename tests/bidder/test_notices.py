@@ -62,6 +62,16 @@ def test_tampered_notice_is_rejected(make_bidder) -> None:
     assert b.stats.campaigns[bid["cid"]].spend == 0
 
 
+def test_a_signature_that_is_not_ascii_is_a_bad_signature(make_bidder) -> None:
+    # hmac.compare_digest refuses non-ASCII str with a TypeError: that must be a 400, not a 500.
+    b = make_bidder()
+    bid = bid_once(b)
+    s = bid["burl"].split("&s=", 1)[1].split("&", 1)[0]
+    assert hit(b, bid["burl"].replace(f"&s={s}", "&s=%C3%A9" + s[1:]), AUCTION_PRICE="1") == 400
+    assert b.stats.notices[("bill", "bad_signature")] == 1
+    assert b.stats.campaigns[bid["cid"]].billed == 0
+
+
 def test_signature_from_another_secret_is_rejected(make_bidder) -> None:
     b = make_bidder()
     nurl = Signer(b"someone-else" * 4, "https://bid.example").urls("b1", "1", "c", "r", "1.0", "USD", 2**40, False)[1]
