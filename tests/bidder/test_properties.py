@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +19,7 @@ from bidder.settings import EXAMPLE_CAMPAIGNS, from_env
 from tests.bidder.conftest import IAB, SECRET, Wall
 
 SEEDS = [json.loads(p.read_bytes()) for p in sorted(IAB.glob("*request*.json"))]
+BANNER = (IAB / "request-1-simple-banner.json").read_bytes()
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False)
@@ -113,3 +115,22 @@ def test_prices_respect_floors_in_every_currency(bidder: Bidder, floor, cur, at,
                 d["bidfloorcur"] = cur
         check(b, json.dumps(r).encode())
     assert b.stats.errors == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(["win", "bill", "loss"]),
+       field=st.sampled_from(["b", "i", "c", "r", "bp", "cu", "x", "t", "s", "p", "l"]),
+       value=st.text(max_size=30), drop=st.booleans())
+def test_tampered_notices_are_refused_never_raised(bidder: Bidder, kind: str, field: str, value: str,
+                                                   drop: bool) -> None:
+    # Any parameter of a real notice changed to any text, or removed: an answer (booked, refused or
+    # stale), never an exception, which the server would turn into a 500.
+    status, body = bidder.engine.bid(BANNER)
+    assert status == 200
+    url = json.loads(body)["seatbid"][0]["bid"][0][{"win": "nurl", "bill": "burl", "loss": "lurl"}[kind]]
+    params = dict(parse_qsl(urlsplit(url).query.replace("${AUCTION_PRICE}", "1").replace("${AUCTION_LOSS}", "2")))
+    if drop:
+        params.pop(field, None)
+    else:
+        params[field] = value
+    assert bidder.notice(kind, urlencode(params))[0] in (200, 400, 410)
