@@ -102,35 +102,15 @@ Hmac_sig(Hmac *self, PyObject *message)
     return PyUnicode_FromStringAndSize(out, SIG_CHARS);
 }
 
-/* A growing byte buffer on the stack for the common sizes. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    char stack[512];
-} Buf;
-
-static int
-buf_put(Buf *b, const char *s, size_t n)
+static char *
+put(char *p, const char *s, size_t n)
 {
-    if (b->n + n > b->cap) {
-        size_t cap = (b->n + n) * 2;
-        char *p = PyMem_Malloc(cap);
-        if (p == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        memcpy(p, b->p, b->n);
-        if (b->p != b->stack)
-            PyMem_Free(b->p);
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    return 0;
+    memcpy(p, s, n);
+    return p + n;
 }
 
-#define PUT_LIT(b, lit) buf_put((b), (lit), sizeof(lit) - 1)
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+#define QUERY_LITERALS (sizeof "b=&i=&bp=&cu=&x=&t=&s=&p=${AUCTION_PRICE}" - 1)
 
 /* The query arguments, in order: bid_id, imp_id, imp_quoted, signed_line, quoted_line, price, cur,
  * expiry, test. The message signed joins bid_id, imp_id, signed_line, price, cur, expiry and test
@@ -145,9 +125,8 @@ Hmac_query(Hmac *self, PyObject *const *args, Py_ssize_t nargs)
 {
     const char *s[N_ARGS];
     Py_ssize_t n[N_ARGS];
-    Buf b;
-    PyObject *result = NULL;
-    char sig[SIG_CHARS];
+    size_t size = QUERY_LITERALS + SIG_CHARS;  /* enough for the message and for the query alike */
+    char stack[512], sig[SIG_CHARS];
     if (nargs != N_ARGS) {
         PyErr_Format(PyExc_TypeError, "Hmac.query takes %d arguments (%zd given)", N_ARGS, nargs);
         return NULL;
@@ -162,31 +141,37 @@ Hmac_query(Hmac *self, PyObject *const *args, Py_ssize_t nargs)
         }
         if ((s[i] = PyUnicode_AsUTF8AndSize(args[i], &n[i])) == NULL)
             return NULL;
+        size += (size_t)n[i];
     }
-    b.p = b.stack;
-    b.n = 0;
-    b.cap = sizeof b.stack;
+    char *buf = size <= sizeof stack ? stack : PyMem_Malloc(size);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    char *p = buf;
     for (int k = 0; k < N_SIGNED_ARGS; k++) {
-        int i = SIGNED_ARGS[k];
-        if ((k && PUT_LIT(&b, "\x1f") < 0) || buf_put(&b, s[i], (size_t)n[i]) < 0)
-            goto done;
+        if (k)
+            p = PUT_LIT(p, "\x1f");
+        p = put(p, s[SIGNED_ARGS[k]], (size_t)n[SIGNED_ARGS[k]]);
     }
-    sign(self, b.p, b.n, sig);
-    b.n = 0;
-    if (PUT_LIT(&b, "b=") < 0 || buf_put(&b, s[BID], (size_t)n[BID]) < 0
-        || PUT_LIT(&b, "&i=") < 0 || buf_put(&b, s[IMP_Q], (size_t)n[IMP_Q]) < 0
-        || buf_put(&b, s[QUOTED], (size_t)n[QUOTED]) < 0
-        || PUT_LIT(&b, "&bp=") < 0 || buf_put(&b, s[PRICE], (size_t)n[PRICE]) < 0
-        || PUT_LIT(&b, "&cu=") < 0 || buf_put(&b, s[CUR], (size_t)n[CUR]) < 0
-        || PUT_LIT(&b, "&x=") < 0 || buf_put(&b, s[EXPIRY], (size_t)n[EXPIRY]) < 0
-        || PUT_LIT(&b, "&t=") < 0 || buf_put(&b, s[TEST], (size_t)n[TEST]) < 0
-        || PUT_LIT(&b, "&s=") < 0 || buf_put(&b, sig, SIG_CHARS) < 0
-        || PUT_LIT(&b, "&p=${AUCTION_PRICE}") < 0)
-        goto done;
-    result = PyUnicode_DecodeUTF8(b.p, (Py_ssize_t)b.n, "strict");
-done:
-    if (b.p != b.stack)
-        PyMem_Free(b.p);
+    sign(self, buf, (size_t)(p - buf), sig);
+    p = PUT_LIT(buf, "b=");
+    p = put(p, s[BID], (size_t)n[BID]);
+    p = PUT_LIT(p, "&i=");
+    p = put(p, s[IMP_Q], (size_t)n[IMP_Q]);
+    p = put(p, s[QUOTED], (size_t)n[QUOTED]);
+    p = PUT_LIT(p, "&bp=");
+    p = put(p, s[PRICE], (size_t)n[PRICE]);
+    p = PUT_LIT(p, "&cu=");
+    p = put(p, s[CUR], (size_t)n[CUR]);
+    p = PUT_LIT(p, "&x=");
+    p = put(p, s[EXPIRY], (size_t)n[EXPIRY]);
+    p = PUT_LIT(p, "&t=");
+    p = put(p, s[TEST], (size_t)n[TEST]);
+    p = PUT_LIT(p, "&s=");
+    p = put(p, sig, SIG_CHARS);
+    p = PUT_LIT(p, "&p=${AUCTION_PRICE}");
+    PyObject *result = PyUnicode_DecodeUTF8(buf, p - buf, "strict");
+    if (buf != stack)
+        PyMem_Free(buf);
     return result;
 }
 
