@@ -1,7 +1,7 @@
 """The decision in-process: ``Engine.bid`` on the IAB simple banner, bytes in to bytes out.
 
 Run: python3 -m pytest bench/bench_bidder.py --benchmark-only -p no:cacheprovider
-``test_signed_query_*``: the notice signature in C against its Python twin.
+``test_response_*``: one bid's response, signed notice URLs included, in C against its Python twin.
 Targets (issue 2): with 1,000 campaigns (about 5% match) median <= 15 us, p99 <= 40 us; 10,000 reported.
 ``test_baseline_msgspec_roundtrip`` decodes and encodes the same bytes generically: the least any
 bytes-to-bytes answer costs here, measured in the same run to read the others against.
@@ -22,9 +22,11 @@ import pytest
 from bench import synth
 from bench.cli import SAMPLE
 from bidder.campaign import parse_campaigns
-from bidder.notices import Signer, query_py
+from bidder.index import Index
+from bidder.notices import Signer
+from bidder.response import Writer, WriterPy, parts, writer
 from bidder.service import Bidder
-from bidder.settings import from_env
+from bidder.settings import EXAMPLE_CAMPAIGNS, from_env
 
 BANNER = SAMPLE.read_bytes()
 _no_match = json.loads(BANNER)
@@ -82,17 +84,22 @@ def test_no_bid_when_nothing_matches_1k_campaigns(benchmark: Any, bidder_1k: Bid
     benchmark.pedantic(bidder_1k.engine.bid, args=(NO_MATCH,), rounds=20_000, warmup_rounds=1_000)
 
 
-# One bid's signed notice query (``Signer.query``, in C) against its Python twin, the same arguments:
-# what moving the HMAC and the query string into ``bidder/_native.c`` saves per bid.
+# One bid's response (``response.writer``, in C, which also signs its notice URLs) against its Python
+# twin, the same arguments: what moving the response text and the HMAC into C saves per bid.
 _SECRET = b"k" * 64
-_SIGNER = Signer(_SECRET, "https://bid.example")
-_QUERY = ("7f3a9c01", "1", "1", *_SIGNER.line("synth-0042", "cr-1"), "3.2", "USD", "1764331234", "0")
+_PARTS = parts(Index(parse_campaigns(EXAMPLE_CAMPAIGNS.read_bytes()), "rtb"), "rtb", "prior-1", "https://bid.example")
+_BID = ("7f3a9c01", "1", 0, 3.2, "USD", "1764331234", "0", None, 4_100_000, 0.00031, 12.5, "ai")
 
 
-def test_signed_query_c(benchmark: Any) -> None:
-    assert _SIGNER.query(*_QUERY) == query_py(_SECRET, *_QUERY)
-    benchmark.pedantic(_SIGNER.query, args=_QUERY, rounds=20_000, warmup_rounds=1_000)
+def _respond(w: Writer | WriterPy) -> bytes:
+    return w.response("80ce30c53c16e6ede735f123ef6e32361bfc7b22", [(0, w.bid(*_BID))], "USD")
 
 
-def test_signed_query_python_twin(benchmark: Any) -> None:
-    benchmark.pedantic(query_py, args=(_SECRET, *_QUERY), rounds=20_000, warmup_rounds=1_000)
+def test_response_c(benchmark: Any) -> None:
+    w = writer(Signer(_SECRET, "https://bid.example").hmac, _PARTS)
+    assert _respond(w) == _respond(WriterPy(_SECRET, _PARTS))
+    benchmark.pedantic(_respond, args=(w,), rounds=20_000, warmup_rounds=1_000)
+
+
+def test_response_python_twin(benchmark: Any) -> None:
+    benchmark.pedantic(_respond, args=(WriterPy(_SECRET, _PARTS),), rounds=20_000, warmup_rounds=1_000)

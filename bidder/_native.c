@@ -9,20 +9,7 @@
  * state goes through the provider layer (EVP_MD_CTX_copy_ex duplicates the provider's context); a
  * SHA256_CTX is a plain struct we copy on the stack.
  */
-#define PY_SSIZE_T_CLEAN
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <Python.h>
-#include <string.h>
-#include <openssl/sha.h>
-
-#define SIG_CHARS 22  /* 16 bytes (128 bits of the MAC) in base64url, without padding */
-
-typedef struct {
-    PyObject_HEAD
-    SHA256_CTX inner;  /* SHA-256 state after the key XOR ipad block */
-    SHA256_CTX outer;  /* ... and after the key XOR opad block */
-    int keyed;         /* 0 until __init__ ran: never sign with a zero state */
-} Hmac;
+#include "_native.h"
 
 static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -52,9 +39,8 @@ Hmac_init(Hmac *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-/* The first 16 bytes of HMAC-SHA256(key, msg) in base64url, into out[SIG_CHARS]. */
-static void
-sign(const Hmac *self, const char *msg, size_t len, char *out)
+void
+hmac_sign(const Hmac *self, const char *msg, size_t len, char *out)
 {
     SHA256_CTX ctx = self->inner;
     unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -76,8 +62,8 @@ sign(const Hmac *self, const char *msg, size_t len, char *out)
     *o = B64URL[(digest[15] & 3) << 4];
 }
 
-static int
-keyed(const Hmac *self)
+int
+hmac_keyed(const Hmac *self)
 {
     if (!self->keyed)
         PyErr_SetString(PyExc_ValueError, "Hmac: no key (__init__ was not called)");
@@ -89,7 +75,7 @@ Hmac_sig(Hmac *self, PyObject *message)
 {
     Py_ssize_t len;
     char out[SIG_CHARS];
-    if (!keyed(self))
+    if (!hmac_keyed(self))
         return NULL;
     if (!PyUnicode_Check(message)) {
         PyErr_Format(PyExc_TypeError, "Hmac.sig: message must be str, not %.100s", Py_TYPE(message)->tp_name);
@@ -98,18 +84,10 @@ Hmac_sig(Hmac *self, PyObject *message)
     const char *msg = PyUnicode_AsUTF8AndSize(message, &len);  /* raises for lone surrogates, as encode() */
     if (msg == NULL)
         return NULL;
-    sign(self, msg, (size_t)len, out);
+    hmac_sign(self, msg, (size_t)len, out);
     return PyUnicode_FromStringAndSize(out, SIG_CHARS);
 }
 
-static char *
-put(char *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    return p + n;
-}
-
-#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
 #define QUERY_LITERALS (sizeof "b=&i=&bp=&cu=&x=&t=&s=&p=${AUCTION_PRICE}" - 1)
 
 /* The query arguments, in order: bid_id, imp_id, imp_quoted, signed_line, quoted_line, price, cur,
@@ -131,7 +109,7 @@ Hmac_query(Hmac *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "Hmac.query takes %d arguments (%zd given)", N_ARGS, nargs);
         return NULL;
     }
-    if (!keyed(self))
+    if (!hmac_keyed(self))
         return NULL;
     for (int i = 0; i < N_ARGS; i++) {
         if (!PyUnicode_Check(args[i])) {
@@ -152,7 +130,7 @@ Hmac_query(Hmac *self, PyObject *const *args, Py_ssize_t nargs)
             p = PUT_LIT(p, "\x1f");
         p = put(p, s[SIGNED_ARGS[k]], (size_t)n[SIGNED_ARGS[k]]);
     }
-    sign(self, buf, (size_t)(p - buf), sig);
+    hmac_sign(self, buf, (size_t)(p - buf), sig);
     p = PUT_LIT(buf, "b=");
     p = put(p, s[BID], (size_t)n[BID]);
     p = PUT_LIT(p, "&i=");
@@ -183,7 +161,7 @@ static PyMethodDef Hmac_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject HmacType = {
+PyTypeObject HmacType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "bidder._native.Hmac",
     .tp_basicsize = sizeof(Hmac),
@@ -196,18 +174,19 @@ static PyTypeObject HmacType = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, .m_name = "bidder._native",
-    .m_doc = "C for the bidder's hot path: the notice signature.", .m_size = -1,
+    .m_doc = "C for the bidder's hot path: the notice signature and the bid response.", .m_size = -1,
 };
 
 PyMODINIT_FUNC
 PyInit__native(void)
 {
-    if (PyType_Ready(&HmacType) < 0)
+    if (PyType_Ready(&HmacType) < 0 || PyType_Ready(&WriterType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Hmac", (PyObject *)&HmacType) < 0) {
+    if (PyModule_AddObjectRef(m, "Hmac", (PyObject *)&HmacType) < 0 ||
+        PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

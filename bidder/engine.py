@@ -28,7 +28,7 @@ from bidder.campaign import Campaign
 from bidder.index import Index
 from bidder.notices import Signer
 from bidder.openrtb import NBR_INSUFFICIENT_TIME, BidRequest, BidResponse, Imp, privacy
-from bidder.response import Writer
+from bidder.response import Writer, parts, writer
 from bidder.settings import Settings
 from bidder.stats import CampaignStats, Stats
 from bidder.value import FORMATS, Context, Scorer, ValueModel
@@ -64,7 +64,6 @@ class Prepared(msgspec.Struct, frozen=True):
     inv_roas: NDArray[np.float64]
     max_cpm: NDArray[np.int64]
     fallback_scale: NDArray[np.float64]
-    signed: list[tuple[str, str]]
     win_markup: dict[tuple[str, str], bytes]
     writer: Writer
 
@@ -81,7 +80,7 @@ class _Choice(msgspec.Struct, gc=False):
 class Engine:
     __slots__ = (
         "_best", "_campaign_stats", "_cand", "_decoder", "_encoder", "_fallback_scale", "_id_prefix", "_ids",
-        "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out", "_shade", "_signed", "_vals", "_writer",
+        "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out", "_shade", "_vals", "_writer",
         "breaker", "budget", "campaigns", "fallback", "index", "model", "rates", "scorer", "settings", "signer",
         "stats", "wall", "win_markup",
     )
@@ -134,12 +133,11 @@ class Engine:
         inv_roas, max_cpm = pricing.campaign_arrays(camp)
         fallback_scale = np.array(
             [PLATFORM_MULTIPLIERS.get(c.platform, 1.0) * c.bid.target_roas / 1000.0 for c in camp] or [0.0])
-        signed = [self.signer.line(camp[ci].id, cr.id) for ci, cr in zip(line_campaign, index.creatives, strict=True)]
         win_markup = {(camp[ci].id, cr.id): cr.adm.encode()
                       for ci, cr in zip(line_campaign, index.creatives, strict=True) if cr.nurl_markup}
-        writer = Writer(index, self.settings.seat, model.version, self.signer.base)
-        return Prepared(campaigns, model, index, scorer, line_campaign, inv_roas, max_cpm, fallback_scale, signed,
-                        win_markup, writer)
+        written = writer(self.signer.hmac, parts(index, self.settings.seat, model.version, self.signer.base))
+        return Prepared(campaigns, model, index, scorer, line_campaign, inv_roas, max_cpm, fallback_scale,
+                        win_markup, written)
 
     def install(self, p: Prepared) -> None:
         """Put a prepared state in place, on the event-loop thread, between two requests. The budget
@@ -152,7 +150,7 @@ class Engine:
         self._vals = np.zeros(n, dtype=np.float64)
         self._out = np.zeros(2, dtype=np.int64)
         self._campaign_stats: list[CampaignStats] = [self.stats.campaigns[c.id] for c in p.index.campaigns]
-        self._signed, self._line_campaign, self.win_markup = p.signed, p.line_campaign, p.win_markup
+        self._line_campaign, self.win_markup = p.line_campaign, p.win_markup
         self._writer = p.writer
         self.campaigns = p.campaigns  # all of them, paused ones too: what the next load starts from
         self._best = getattr(p.scorer, "best", None)  # the model's fused kernel, when it has one
@@ -460,19 +458,15 @@ class Engine:
                  x: str) -> Outcome:
         writer = self._writer
         t = "1" if req.test == 1 else "0"
-        query = self.signer.query
         explain = self.scorer.explain
-        bids: list[tuple[int, str]] = []
+        bids: list[tuple[int, bytes]] = []
         for imp, ch, bid_id in chosen:
             line = ch.line
             ci = self._line_campaign[line]
-            price = writer.usd(ch.bid) if rate == 1.0 else repr(fx.from_usd_micros(ch.bid, rate))
-            imp_json, imp_q = writer.imp_id(imp.id)
-            signed_line, quoted_line = self._signed[line]
-            q = query(bid_id, imp.id, imp_q, signed_line, quoted_line, price, cur, x, t)
-            p, value = explain(line, ch.ctx) if ch.source == "ai" else (0.0, 0.0)
+            price = ch.bid / 1e6 if rate == 1.0 else fx.from_usd_micros(ch.bid, rate)
+            p, ltv = explain(line, ch.ctx) if ch.source == "ai" else (0.0, 0.0)
             self._campaign_stats[ci].bids += 1
-            bids.append((ci, writer.bid(bid_id, imp_json, price, q, ch.deal, line, ch.value, p, value, ch.source)))
+            bids.append((ci, writer.bid(bid_id, imp.id, line, price, cur, x, t, ch.deal, ch.value, p, ltv, ch.source)))
         self.stats.bids += 1
         return Outcome(200, writer.response(req.id, bids, cur))
 

@@ -1,0 +1,37 @@
+/* What the bidder's C files share: the keyed HMAC type and its signature (``_native.c``). */
+#ifndef BIDDER_NATIVE_H
+#define BIDDER_NATIVE_H
+
+#define PY_SSIZE_T_CLEAN
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <Python.h>
+#include <string.h>
+#include <openssl/sha.h>
+
+#define SIG_CHARS 22  /* 16 bytes (128 bits of the MAC) in base64url, without padding */
+
+typedef struct {
+    PyObject_HEAD
+    SHA256_CTX inner;  /* SHA-256 state after the key XOR ipad block */
+    SHA256_CTX outer;  /* ... and after the key XOR opad block */
+    int keyed;         /* 0 until __init__ ran: never sign with a zero state */
+} Hmac;
+
+extern PyTypeObject HmacType;
+extern PyTypeObject WriterType;
+
+/* The first 16 bytes of HMAC-SHA256(key, msg) in base64url, into out[SIG_CHARS]. */
+void hmac_sign(const Hmac *self, const char *msg, size_t len, char *out);
+/* 1 when keyed, else 0 with ValueError set. */
+int hmac_keyed(const Hmac *self);
+
+static inline char *
+put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+#endif
