@@ -88,66 +88,100 @@ Hmac_sig(Hmac *self, PyObject *message)
     return PyUnicode_FromStringAndSize(out, SIG_CHARS);
 }
 
+static const char UPPER_HEX[] = "0123456789ABCDEF";
+
+char *
+put_quoted(char *p, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+            c == '.' || c == '_' || c == '~') {
+            *p++ = (char)c;
+        } else {
+            *p++ = '%';
+            *p++ = UPPER_HEX[c >> 4];
+            *p++ = UPPER_HEX[c & 15];
+        }
+    }
+    return p;
+}
+
 #define QUERY_LITERALS (sizeof "b=&i=&bp=&cu=&x=&t=&s=&p=${AUCTION_PRICE}" - 1)
 
-/* The query arguments, in order: bid_id, imp_id, imp_quoted, signed_line, quoted_line, price, cur,
- * expiry, test. The message signed joins bid_id, imp_id, signed_line, price, cur, expiry and test
- * with 0x1f; the query string is
- * b={bid_id}&i={imp_quoted}{quoted_line}&bp={price}&cu={cur}&x={expiry}&t={test}&s={sig}&p=${AUCTION_PRICE} */
-enum { BID, IMP, IMP_Q, SIGNED, QUOTED, PRICE, CUR, EXPIRY, TEST, N_ARGS };
-static const int SIGNED_ARGS[] = {BID, IMP, SIGNED, PRICE, CUR, EXPIRY, TEST};
-#define N_SIGNED_ARGS ((int)(sizeof SIGNED_ARGS / sizeof SIGNED_ARGS[0]))
+size_t
+signed_query_size(const Text t[Q_N])
+{
+    size_t size = QUERY_LITERALS + SIG_CHARS;  /* enough for the message and for the query alike */
+    for (int i = 0; i < Q_N; i++)
+        size += t[i].n;
+    return size + (t[Q_IMP_QUOTED].s == NULL ? 3 * t[Q_IMP].n : 0);
+}
 
+/* The message signed joins bid, imp, signed ids, price, cur, expiry and test with 0x1f; the query is
+ * b={bid}&i={imp quoted}{quoted ids}&bp={price}&cu={cur}&x={expiry}&t={test}&s={sig}&p=${AUCTION_PRICE} */
+char *
+signed_query(const Hmac *self, char *buf, const Text t[Q_N])
+{
+    static const int SIGNED[] = {Q_BID, Q_IMP, Q_SIGNED_IDS, Q_PRICE, Q_CUR, Q_EXPIRY, Q_TEST};
+    char sig[SIG_CHARS];
+    char *p = buf;
+    for (size_t k = 0; k < sizeof SIGNED / sizeof SIGNED[0]; k++) {
+        if (k)
+            p = PUT_LIT(p, "\x1f");
+        p = put(p, t[SIGNED[k]].s, t[SIGNED[k]].n);
+    }
+    hmac_sign(self, buf, (size_t)(p - buf), sig);
+    p = PUT_LIT(buf, "b=");
+    p = put(p, t[Q_BID].s, t[Q_BID].n);
+    p = PUT_LIT(p, "&i=");
+    if (t[Q_IMP_QUOTED].s != NULL)
+        p = put(p, t[Q_IMP_QUOTED].s, t[Q_IMP_QUOTED].n);
+    else
+        p = put_quoted(p, t[Q_IMP].s, t[Q_IMP].n);
+    p = put(p, t[Q_QUOTED_IDS].s, t[Q_QUOTED_IDS].n);
+    p = PUT_LIT(p, "&bp=");
+    p = put(p, t[Q_PRICE].s, t[Q_PRICE].n);
+    p = PUT_LIT(p, "&cu=");
+    p = put(p, t[Q_CUR].s, t[Q_CUR].n);
+    p = PUT_LIT(p, "&x=");
+    p = put(p, t[Q_EXPIRY].s, t[Q_EXPIRY].n);
+    p = PUT_LIT(p, "&t=");
+    p = put(p, t[Q_TEST].s, t[Q_TEST].n);
+    p = PUT_LIT(p, "&s=");
+    p = put(p, sig, SIG_CHARS);
+    return PUT_LIT(p, "&p=${AUCTION_PRICE}");
+}
+
+/* query(bid_id, imp_id, imp_quoted, signed_line, quoted_line, price, cur, expiry, test): ``signed_query``. */
 static PyObject *
 Hmac_query(Hmac *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    const char *s[N_ARGS];
-    Py_ssize_t n[N_ARGS];
-    size_t size = QUERY_LITERALS + SIG_CHARS;  /* enough for the message and for the query alike */
-    char stack[512], sig[SIG_CHARS];
-    if (nargs != N_ARGS) {
-        PyErr_Format(PyExc_TypeError, "Hmac.query takes %d arguments (%zd given)", N_ARGS, nargs);
+    Text t[Q_N];
+    char stack[512];
+    if (nargs != Q_N) {
+        PyErr_Format(PyExc_TypeError, "Hmac.query takes %d arguments (%zd given)", Q_N, nargs);
         return NULL;
     }
     if (!hmac_keyed(self))
         return NULL;
-    for (int i = 0; i < N_ARGS; i++) {
+    for (int i = 0; i < Q_N; i++) {
+        Py_ssize_t n;
         if (!PyUnicode_Check(args[i])) {
             PyErr_Format(PyExc_TypeError, "Hmac.query: argument %d must be str, not %.100s", i + 1,
                          Py_TYPE(args[i])->tp_name);
             return NULL;
         }
-        if ((s[i] = PyUnicode_AsUTF8AndSize(args[i], &n[i])) == NULL)
+        if ((t[i].s = PyUnicode_AsUTF8AndSize(args[i], &n)) == NULL)
             return NULL;
-        size += (size_t)n[i];
+        t[i].n = (size_t)n;
     }
+    size_t size = signed_query_size(t);
     char *buf = size <= sizeof stack ? stack : PyMem_Malloc(size);
     if (buf == NULL)
         return PyErr_NoMemory();
-    char *p = buf;
-    for (int k = 0; k < N_SIGNED_ARGS; k++) {
-        if (k)
-            p = PUT_LIT(p, "\x1f");
-        p = put(p, s[SIGNED_ARGS[k]], (size_t)n[SIGNED_ARGS[k]]);
-    }
-    hmac_sign(self, buf, (size_t)(p - buf), sig);
-    p = PUT_LIT(buf, "b=");
-    p = put(p, s[BID], (size_t)n[BID]);
-    p = PUT_LIT(p, "&i=");
-    p = put(p, s[IMP_Q], (size_t)n[IMP_Q]);
-    p = put(p, s[QUOTED], (size_t)n[QUOTED]);
-    p = PUT_LIT(p, "&bp=");
-    p = put(p, s[PRICE], (size_t)n[PRICE]);
-    p = PUT_LIT(p, "&cu=");
-    p = put(p, s[CUR], (size_t)n[CUR]);
-    p = PUT_LIT(p, "&x=");
-    p = put(p, s[EXPIRY], (size_t)n[EXPIRY]);
-    p = PUT_LIT(p, "&t=");
-    p = put(p, s[TEST], (size_t)n[TEST]);
-    p = PUT_LIT(p, "&s=");
-    p = put(p, sig, SIG_CHARS);
-    p = PUT_LIT(p, "&p=${AUCTION_PRICE}");
-    PyObject *result = PyUnicode_DecodeUTF8(buf, p - buf, "strict");
+    char *end = signed_query(self, buf, t);
+    PyObject *result = PyUnicode_DecodeUTF8(buf, end - buf, "strict");
     if (buf != stack)
         PyMem_Free(buf);
     return result;

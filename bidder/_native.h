@@ -25,6 +25,21 @@ void hmac_sign(const Hmac *self, const char *msg, size_t len, char *out);
 /* 1 when keyed, else 0 with ValueError set. */
 int hmac_keyed(const Hmac *self);
 
+typedef struct {
+    const char *s;
+    size_t n;
+} Text;
+
+/* The fields of one bid's signed notice query, in ``Hmac.query``'s argument order. A NULL
+ * ``Q_IMP_QUOTED`` has ``signed_query`` percent-encode ``Q_IMP`` itself. */
+enum { Q_BID, Q_IMP, Q_IMP_QUOTED, Q_SIGNED_IDS, Q_QUOTED_IDS, Q_PRICE, Q_CUR, Q_EXPIRY, Q_TEST, Q_N };
+/* The bytes ``signed_query`` may use of its buffer. */
+size_t signed_query_size(const Text t[Q_N]);
+/* Signs the fields and writes their query string at ``buf``; returns its end. */
+char *signed_query(const Hmac *self, char *buf, const Text t[Q_N]);
+/* As urllib.parse.quote(s, safe=""): at most 3n bytes. */
+char *put_quoted(char *p, const char *s, size_t n);
+
 static inline char *
 put(char *p, const char *s, size_t n)
 {

@@ -60,7 +60,6 @@ put_float(char *p, double x)
 }
 
 static const char LOWER_HEX[] = "0123456789abcdef";
-static const char UPPER_HEX[] = "0123456789ABCDEF";
 
 /* A JSON string literal, escaped as msgspec escapes it: at most 6n + 2 bytes. */
 static char *
@@ -92,25 +91,8 @@ put_json(char *p, const char *s, size_t n)
     return p;
 }
 
-/* Percent-encoded as urllib.parse.quote(s, safe="") does: at most 3n bytes. */
-static char *
-put_quoted(char *p, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-            c == '.' || c == '_' || c == '~') {
-            *p++ = (char)c;
-        } else {
-            *p++ = '%';
-            *p++ = UPPER_HEX[c >> 4];
-            *p++ = UPPER_HEX[c & 15];
-        }
-    }
-    return p;
-}
-
 #define PUT_BYTES(p, b) put((p), PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b))
+#define BYTES_TEXT(b) {PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b)}
 
 /* --- arguments ------------------------------------------------------------------------------------- */
 
@@ -227,9 +209,8 @@ ready(Writer *self)
 }
 
 /* bid(bid_id, imp_id, line, price, cur, expiry, test, deal, value_micros, p, ltv, source) -> bytes.
- * The message signed and the query string are ``Hmac.query``'s: see ``_native.c``. */
+ * The notice URLs share ``Hmac.query``'s signed query (``signed_query`` in ``_native.c``). */
 enum { A_BID, A_IMP, A_LINE, A_PRICE, A_CUR, A_EXPIRY, A_TEST, A_DEAL, A_VALUE, A_P, A_LTV, A_SOURCE, A_N };
-#define QUERY_LITERALS (sizeof "b=&i=&bp=&cu=&x=&t=&s=&p=${AUCTION_PRICE}" - 1)
 #define BID_LITERALS 256  /* more than the bid object's own punctuation and names (about 120 bytes) */
 
 static PyObject *
@@ -244,7 +225,7 @@ Writer_bid(Writer *self, PyObject *const *args, Py_ssize_t nargs)
     double price, p_conv, ltv;
     long long value_micros;
     Py_ssize_t line;
-    char stack[2048], sig[SIG_CHARS], nums[4][FLOAT_CHARS];
+    char stack[2048], nums[4][FLOAT_CHARS];
     size_t num_len[4];
 
     if (nargs != A_N) {
@@ -284,55 +265,24 @@ Writer_bid(Writer *self, PyObject *const *args, Py_ssize_t nargs)
         num_len[k] = (size_t)(end - nums[k]);
     }
 
-    PyObject *parts = PyTuple_GET_ITEM(self->lines, line);
-    PyObject *signed_ids = PyTuple_GET_ITEM(parts, 0), *quoted_ids = PyTuple_GET_ITEM(parts, 1),
-             *members = PyTuple_GET_ITEM(parts, 2);
-    size_t ids = n[A_BID] + n[A_CUR] + n[A_EXPIRY] + n[A_TEST] + num_len[0];
-    size_t msg_size = ids + n[A_IMP] + (size_t)PyBytes_GET_SIZE(signed_ids) + 6;
-    size_t q_size = QUERY_LITERALS + SIG_CHARS + ids + 3 * n[A_IMP] + (size_t)PyBytes_GET_SIZE(quoted_ids);
-    size_t out_size = BID_LITERALS + n[A_BID] + 6 * n[A_IMP] + 6 * n[A_DEAL] + 3 * q_size + n[A_SOURCE] +
-                      4 * FLOAT_CHARS + (size_t)(PyBytes_GET_SIZE(self->win) + PyBytes_GET_SIZE(self->bill) +
-                      PyBytes_GET_SIZE(self->loss) + PyBytes_GET_SIZE(members) + PyBytes_GET_SIZE(self->ext_tail));
-    size_t size = msg_size > q_size + out_size ? msg_size : q_size + out_size;
+    PyObject *parts = PyTuple_GET_ITEM(self->lines, line), *members = PyTuple_GET_ITEM(parts, 2);
+    const Text t[Q_N] = {
+        [Q_BID] = {s[A_BID], n[A_BID]}, [Q_IMP] = {s[A_IMP], n[A_IMP]}, [Q_IMP_QUOTED] = {NULL, 0},
+        [Q_SIGNED_IDS] = BYTES_TEXT(PyTuple_GET_ITEM(parts, 0)),
+        [Q_QUOTED_IDS] = BYTES_TEXT(PyTuple_GET_ITEM(parts, 1)),
+        [Q_PRICE] = {nums[0], num_len[0]}, [Q_CUR] = {s[A_CUR], n[A_CUR]},
+        [Q_EXPIRY] = {s[A_EXPIRY], n[A_EXPIRY]}, [Q_TEST] = {s[A_TEST], n[A_TEST]},
+    };
+    size_t q_size = signed_query_size(t);
+    size_t size = q_size + BID_LITERALS + n[A_BID] + 6 * n[A_IMP] + 6 * n[A_DEAL] + 3 * q_size + n[A_SOURCE] +
+                  4 * FLOAT_CHARS + (size_t)(PyBytes_GET_SIZE(self->win) + PyBytes_GET_SIZE(self->bill) +
+                  PyBytes_GET_SIZE(self->loss) + PyBytes_GET_SIZE(members) + PyBytes_GET_SIZE(self->ext_tail));
     char *buf = size <= sizeof stack ? stack : PyMem_Malloc(size);
     if (buf == NULL)
         return PyErr_NoMemory();
 
-    /* The message, signed: bid_id, imp_id, the line's signed ids, price, cur, expiry, test, by 0x1f. */
-    char *o = buf;
-    o = put(o, s[A_BID], n[A_BID]);
-    o = PUT_LIT(o, "\x1f");
-    o = put(o, s[A_IMP], n[A_IMP]);
-    o = PUT_LIT(o, "\x1f");
-    o = PUT_BYTES(o, signed_ids);
-    o = PUT_LIT(o, "\x1f");
-    o = put(o, nums[0], num_len[0]);
-    o = PUT_LIT(o, "\x1f");
-    o = put(o, s[A_CUR], n[A_CUR]);
-    o = PUT_LIT(o, "\x1f");
-    o = put(o, s[A_EXPIRY], n[A_EXPIRY]);
-    o = PUT_LIT(o, "\x1f");
-    o = put(o, s[A_TEST], n[A_TEST]);
-    hmac_sign(self->hmac, buf, (size_t)(o - buf), sig);
-
-    /* The query string, at the start of the buffer (the message is done with) ... */
-    char *q = buf;
-    o = PUT_LIT(q, "b=");
-    o = put(o, s[A_BID], n[A_BID]);
-    o = PUT_LIT(o, "&i=");
-    o = put_quoted(o, s[A_IMP], n[A_IMP]);
-    o = PUT_BYTES(o, quoted_ids);
-    o = PUT_LIT(o, "&bp=");
-    o = put(o, nums[0], num_len[0]);
-    o = PUT_LIT(o, "&cu=");
-    o = put(o, s[A_CUR], n[A_CUR]);
-    o = PUT_LIT(o, "&x=");
-    o = put(o, s[A_EXPIRY], n[A_EXPIRY]);
-    o = PUT_LIT(o, "&t=");
-    o = put(o, s[A_TEST], n[A_TEST]);
-    o = PUT_LIT(o, "&s=");
-    o = put(o, sig, SIG_CHARS);
-    o = PUT_LIT(o, "&p=${AUCTION_PRICE}");
+    /* The signed query, at the start of the buffer ... */
+    char *q = buf, *o = signed_query(self->hmac, buf, t);
     size_t q_len = (size_t)(o - q);
 
     /* ... and the Bid object after it. */
