@@ -24,7 +24,7 @@ from bench.cli import SAMPLE
 from bidder.campaign import parse_campaigns
 from bidder.index import Index
 from bidder.notices import Signer
-from bidder.response import Writer, WriterPy, parts, writer
+from bidder.response import Writer, WriterPy, parts
 from bidder.service import Bidder
 from bidder.settings import EXAMPLE_CAMPAIGNS, from_env
 
@@ -84,7 +84,7 @@ def test_no_bid_when_nothing_matches_1k_campaigns(benchmark: Any, bidder_1k: Bid
     benchmark.pedantic(bidder_1k.engine.bid, args=(NO_MATCH,), rounds=20_000, warmup_rounds=1_000)
 
 
-# One bid's response (``response.writer``, in C, which also signs its notice URLs) against its Python
+# One bid's response (``response.Writer``, in C, which also signs its notice URLs) against its Python
 # twin, the same arguments: what moving the response text and the HMAC into C saves per bid.
 _SECRET = b"k" * 64
 _PARTS = parts(Index(parse_campaigns(EXAMPLE_CAMPAIGNS.read_bytes()), "rtb"), "rtb", "prior-1", "https://bid.example")
@@ -96,7 +96,7 @@ def _respond(w: Writer | WriterPy) -> bytes:
 
 
 def test_response_c(benchmark: Any) -> None:
-    w = writer(Signer(_SECRET, "https://bid.example").hmac, _PARTS)
+    w = Writer(Signer(_SECRET, "https://bid.example").hmac, *_PARTS)
     assert _respond(w) == _respond(WriterPy(_SECRET, _PARTS))
     benchmark.pedantic(_respond, args=(w,), rounds=20_000, warmup_rounds=1_000)
 

@@ -1,4 +1,5 @@
-/* What the bidder's C files share: the keyed HMAC type and its signature (``_native.c``). */
+/* What the bidder's C files share: the keyed HMAC type, the signed notice query (both ``_native.c``)
+ * and the writing helpers. */
 #ifndef BIDDER_NATIVE_H
 #define BIDDER_NATIVE_H
 

@@ -28,7 +28,7 @@ from bidder.campaign import Campaign
 from bidder.index import Index
 from bidder.notices import Signer
 from bidder.openrtb import NBR_INSUFFICIENT_TIME, BidRequest, BidResponse, Imp, privacy
-from bidder.response import Writer, parts, writer
+from bidder.response import Writer, parts
 from bidder.settings import Settings
 from bidder.stats import CampaignStats, Stats
 from bidder.value import FORMATS, Context, Scorer, ValueModel
@@ -135,9 +135,9 @@ class Engine:
             [PLATFORM_MULTIPLIERS.get(c.platform, 1.0) * c.bid.target_roas / 1000.0 for c in camp] or [0.0])
         win_markup = {(camp[ci].id, cr.id): cr.adm.encode()
                       for ci, cr in zip(line_campaign, index.creatives, strict=True) if cr.nurl_markup}
-        written = writer(self.signer.hmac, parts(index, self.settings.seat, model.version, self.signer.base))
+        writer = Writer(self.signer.hmac, *parts(index, self.settings.seat, model.version, self.signer.base))
         return Prepared(campaigns, model, index, scorer, line_campaign, inv_roas, max_cpm, fallback_scale,
-                        win_markup, written)
+                        win_markup, writer)
 
     def install(self, p: Prepared) -> None:
         """Put a prepared state in place, on the event-loop thread, between two requests. The budget

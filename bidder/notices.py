@@ -59,13 +59,13 @@ class Signer:
     def __init__(self, secret: bytes, base_url: str) -> None:
         self._base = base_url.rstrip("/")
         # Methods of the C ``Hmac`` (``bidder/_native.c``), bound here because they run per notice and
-        # per seat bid (the engine's own bids are signed by ``bidder.response.writer``, with ``hmac``);
+        # per seat bid (the engine's own bids are signed by ``bidder._native.Writer``, with ``hmac``);
         # ``sig_py`` and ``query_py`` below are their Python twins, which the tests compare them with.
         #   sig(message): the first 16 bytes of HMAC-SHA256(secret, message), base64url.
         #   query(bid_id, imp_id, imp_quoted, signed_line, quoted_line, price, cur, expiry, test): the
         #   signed query string shared by one bid's nurl, burl and lurl (before ``&l=`` of the lurl);
         #   the lines are ``line``'s pair; bid_id, price, cur, expiry and test ("0"/"1") must be URL-safe.
-        self.hmac = Hmac(secret)  # also what ``bidder.response.writer`` signs bids with
+        self.hmac = Hmac(secret)  # also what ``bidder._native.Writer`` signs bids with
         self.sig: Callable[[str], str] = self.hmac.sig
         self.query: Callable[[str, str, str, str, str, str, str, str, str], str] = self.hmac.query
 

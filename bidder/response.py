@@ -17,18 +17,18 @@ from typing import NamedTuple
 
 import msgspec
 
-from bidder._native import Hmac, Writer
+from bidder._native import Writer
 from bidder.index import Index
 from bidder.notices import Signer, query_py, url_safe
 from bidder.openrtb import MTYPE
 
-__all__ = ["Parts", "Writer", "WriterPy", "parts", "writer"]
+__all__ = ["Parts", "Writer", "WriterPy", "parts"]
 
 _enc = msgspec.json.encode
 
 
 class Parts(NamedTuple):
-    """What a writer is built from, encoded once per campaign load (``Writer``'s arguments after the key)."""
+    """What a writer is built from, encoded once per campaign load: ``Writer(hmac, *parts)``."""
 
     lines: tuple[tuple[bytes, bytes, bytes], ...]  # per line: ids as signed, ids as quoted, static members
     seats: tuple[bytes, ...]  # per campaign: its seat as a JSON string
@@ -65,10 +65,6 @@ def parts(index: Index, default_seat: str, model_version: str, notice_base: str)
     return Parts(tuple(lines), tuple(_enc(c.seat or default_seat) for c in index.campaigns),
                  b'"nurl":"' + base + b"/notice/win?", b'"burl":"' + base + b"/notice/bill?",
                  b'"lurl":"' + base + b"/notice/loss?", b',"model":' + _enc(model_version) + b',"source":"')
-
-
-def writer(hmac: Hmac, p: Parts) -> Writer:
-    return Writer(hmac, *p)
 
 
 def _num(x: float) -> str:

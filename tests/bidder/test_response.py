@@ -13,7 +13,7 @@ from bidder._native import Writer
 from bidder.campaign import parse_campaigns
 from bidder.index import Index
 from bidder.notices import Signer, url_safe
-from bidder.response import Parts, WriterPy, parts, writer
+from bidder.response import Parts, WriterPy, parts
 from bidder.settings import EXAMPLE_CAMPAIGNS
 
 SECRET = b"response-secret-" + b"x" * 32
@@ -49,7 +49,7 @@ def bid_args(draw: st.DrawFn, p: Parts) -> tuple[object, ...]:
 def test_a_c_bid_is_its_python_twins_and_its_notices_verify(name: str, data: st.DataObject) -> None:
     p = PARTS[name]
     args = data.draw(bid_args(p))
-    got = writer(SIGNER.hmac, p).bid(*args)  # type: ignore[arg-type]
+    got = Writer(SIGNER.hmac, *p).bid(*args)  # type: ignore[arg-type]
     assert got == WriterPy(SECRET, p).bid(*args)  # type: ignore[arg-type]
 
     bid = json.loads(got)
@@ -66,7 +66,7 @@ def test_a_c_bid_is_its_python_twins_and_its_notices_verify(name: str, data: st.
 def test_long_fields_take_the_heap_buffer_and_are_written_whole() -> None:
     p = PARTS["examples"]
     args = ("ab12", "i" * 3000 + "\"é", 0, 2.5, "USD", "99", "0", "d" * 2000, 2_500_000, 0.01, 12.0, "ai")
-    got = writer(SIGNER.hmac, p).bid(*args)
+    got = Writer(SIGNER.hmac, *p).bid(*args)
     assert got == WriterPy(SECRET, p).bid(*args)
     assert json.loads(got)["impid"] == args[1]
 
@@ -80,7 +80,7 @@ def test_a_c_response_is_its_python_twins(name: str, data: st.DataObject) -> Non
     bids = data.draw(st.lists(st.tuples(st.integers(0, len(p.seats) - 1), st.sampled_from(
         [b'{"id":"a"}', b'{"id":"b","x":"' + b"y" * 300 + b'"}'])), min_size=1, max_size=40))
     request_id, cur = data.draw(st.text()), data.draw(st.sampled_from(["USD", "EUR"]))
-    got = writer(SIGNER.hmac, p).response(request_id, bids, cur)
+    got = Writer(SIGNER.hmac, *p).response(request_id, bids, cur)
     assert got == WriterPy(SECRET, p).response(request_id, bids, cur)
     doc = json.loads(got)
     assert (doc["id"], doc["cur"]) == (request_id, cur)
@@ -89,7 +89,7 @@ def test_a_c_response_is_its_python_twins(name: str, data: st.DataObject) -> Non
 
 
 def test_the_c_writer_refuses_what_python_refuses() -> None:
-    w = writer(SIGNER.hmac, PARTS["examples"])
+    w = Writer(SIGNER.hmac, *PARTS["examples"])
     ok = ("b1", "1", 0, 2.5, "USD", "99", "0", None, 1, 0.1, 1.0, "ai")
 
     def bid(**changes: object) -> bytes:
