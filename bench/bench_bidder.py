@@ -1,7 +1,8 @@
 """The decision in-process: ``Engine.bid`` on the IAB simple banner, bytes in to bytes out.
 
 Run: python3 -m pytest bench/bench_bidder.py --benchmark-only -p no:cacheprovider
-``test_response_*``: one bid's response, signed notice URLs included, in C against its Python twin.
+``test_response_*``: one bid's response, signed notice URLs included, in C against its Python twin;
+``test_request_mask_*``: the request-level mask, likewise.
 Targets (issue 2): with 1,000 campaigns (about 5% match) median <= 15 us, p99 <= 40 us; 10,000 reported.
 ``test_baseline_msgspec_roundtrip`` decodes and encodes the same bytes generically: the least any
 bytes-to-bytes answer costs here, measured in the same run to read the others against.
@@ -24,9 +25,11 @@ from bench.cli import SAMPLE
 from bidder.campaign import parse_campaigns
 from bidder.index import Index
 from bidder.notices import Signer
+from bidder.openrtb import BidRequest
 from bidder.response import Writer, WriterPy, parts
 from bidder.service import Bidder
 from bidder.settings import EXAMPLE_CAMPAIGNS, from_env
+from bidder.targeting import request_mask_py
 
 BANNER = SAMPLE.read_bytes()
 _no_match = json.loads(BANNER)
@@ -103,3 +106,20 @@ def test_response_c(benchmark: Any) -> None:
 
 def test_response_python_twin(benchmark: Any) -> None:
     benchmark.pedantic(_respond, args=(WriterPy(_SECRET, _PARTS),), rounds=20_000, warmup_rounds=1_000)
+
+
+def _mask_args(b: Bidder) -> tuple[BidRequest, float, int]:
+    e = b.engine
+    return e._decoder.decode(BANNER), e.wall(), e.index.live
+
+
+def test_request_mask_c(benchmark: Any, bidder_1k: Bidder) -> None:
+    args = _mask_args(bidder_1k)
+    of = bidder_1k.engine._request_mask
+    assert of(*args) == request_mask_py(bidder_1k.engine.index, *args)
+    benchmark.pedantic(of, args=args, rounds=20_000, warmup_rounds=1_000)
+
+
+def test_request_mask_python_twin(benchmark: Any, bidder_1k: Bidder) -> None:
+    benchmark.pedantic(request_mask_py, args=(bidder_1k.engine.index, *_mask_args(bidder_1k)), rounds=20_000,
+                       warmup_rounds=1_000)

@@ -233,7 +233,7 @@ def _matching(bidder: Any, body: bytes) -> int:
     engine = bidder.engine
     idx = engine.index
     req = engine._decoder.decode(body)
-    m, _ = engine._request_mask(idx, req, engine.wall())
+    m, _ = engine._request_mask(req, engine.wall(), idx.live)
     lines = 0
     for _fmt, mask, _battr, _w, _h in _media(idx, req.imp[0]):
         lines |= m & mask & idx.open

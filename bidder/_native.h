@@ -1,5 +1,5 @@
-/* What the bidder's C files share: the keyed HMAC type, the signed notice query (both ``_native.c``)
- * and the writing helpers. */
+/* What the bidder's C files share: the keyed HMAC type, the signed notice query (both ``_native.c``),
+ * the writing helpers, and the types each file defines for the module. */
 #ifndef BIDDER_NATIVE_H
 #define BIDDER_NATIVE_H
 
@@ -19,7 +19,10 @@ typedef struct {
 } Hmac;
 
 extern PyTypeObject HmacType;
-extern PyTypeObject WriterType;
+extern PyTypeObject WriterType;       /* _writer.c */
+extern PyTypeObject RequestMaskType;  /* _targeting.c */
+/* Interns the attribute names ``RequestMask`` reads: 0, or -1 with an exception set. */
+int targeting_ready(void);
 
 /* The first 16 bytes of HMAC-SHA256(key, msg) in base64url, into out[SIG_CHARS]. */
 void hmac_sign(const Hmac *self, const char *msg, size_t len, char *out);

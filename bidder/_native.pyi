@@ -1,3 +1,10 @@
+from collections.abc import Callable
+
+from bidder.index import Index
+from bidder.openrtb import BidRequest, Privacy
+from bidder.targeting import Tables
+from bidder.value import Context
+
 class Hmac:
     """HMAC-SHA256 with the keyed states computed once (``bidder/_native.c``)."""
 
@@ -15,3 +22,11 @@ class Writer:
     def bid(self, bid_id: str, imp_id: str, line: int, price: float, cur: str, expiry: str, test: str,
             deal: str | None, value_micros: int, p: float, ltv: float, source: str) -> bytes: ...
     def response(self, request_id: str, bids: list[tuple[int, bytes]], cur: str) -> bytes: ...
+
+class RequestMask:
+    """The request-level mask over the index's rows (``bidder/_targeting.c``; its Python twin is
+    ``bidder.targeting.request_mask_py``)."""
+
+    def __init__(self, index: Index, tables: Tables, context: type[Context],
+                 privacy: Callable[[BidRequest], Privacy]) -> None: ...
+    def of(self, req: BidRequest, now: float, live: int) -> tuple[int, Context]: ...

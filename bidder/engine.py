@@ -31,6 +31,7 @@ from bidder.openrtb import NBR_INSUFFICIENT_TIME, BidRequest, BidResponse, Imp, 
 from bidder.response import Writer, parts
 from bidder.settings import Settings
 from bidder.stats import CampaignStats, Stats
+from bidder.targeting import RequestMask, tables
 from bidder.value import FORMATS, Context, Scorer, ValueModel
 from shield import PLATFORM_MULTIPLIERS, CircuitBreaker, Clock, FallbackPricer
 
@@ -66,6 +67,7 @@ class Prepared(msgspec.Struct, frozen=True):
     fallback_scale: NDArray[np.float64]
     win_markup: dict[tuple[str, str], bytes]
     writer: Writer
+    mask: RequestMask
 
 
 class _Choice(msgspec.Struct, gc=False):
@@ -80,7 +82,8 @@ class _Choice(msgspec.Struct, gc=False):
 class Engine:
     __slots__ = (
         "_best", "_campaign_stats", "_cand", "_decoder", "_encoder", "_fallback_scale", "_id_prefix", "_ids",
-        "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out", "_shade", "_vals", "_writer",
+        "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out", "_request_mask", "_shade", "_vals",
+        "_writer",
         "breaker", "budget", "campaigns", "fallback", "index", "model", "rates", "scorer", "settings", "signer",
         "stats", "wall", "win_markup",
     )
@@ -136,8 +139,9 @@ class Engine:
         win_markup = {(camp[ci].id, cr.id): cr.adm.encode()
                       for ci, cr in zip(line_campaign, index.creatives, strict=True) if cr.nurl_markup}
         writer = Writer(self.signer.hmac, *parts(index, self.settings.seat, model.version, self.signer.base))
+        mask = RequestMask(index, tables(index), Context, privacy)
         return Prepared(campaigns, model, index, scorer, line_campaign, inv_roas, max_cpm, fallback_scale,
-                        win_markup, writer)
+                        win_markup, writer, mask)
 
     def install(self, p: Prepared) -> None:
         """Put a prepared state in place, on the event-loop thread, between two requests. The budget
@@ -152,6 +156,7 @@ class Engine:
         self._campaign_stats: list[CampaignStats] = [self.stats.campaigns[c.id] for c in p.index.campaigns]
         self._line_campaign, self.win_markup = p.line_campaign, p.win_markup
         self._writer = p.writer
+        self._request_mask = p.mask.of  # the lines a request's own signals allow, and its Context
         self.campaigns = p.campaigns  # all of them, paused ones too: what the next load starts from
         self._best = getattr(p.scorer, "best", None)  # the model's fused kernel, when it has one
         self.index, self.scorer, self.model = p.index, p.scorer, p.model
@@ -207,7 +212,7 @@ class Engine:
 
         idx = self.index
         now = self.wall()
-        m, ctx = self._request_mask(idx, req, now)
+        m, ctx = self._request_mask(req, now, idx.live)
         if not m:
             stats.no_bid["no_match"] += 1
             return NO_BID
@@ -259,88 +264,6 @@ class Engine:
             if c in self.rates:
                 return c
         return None
-
-    def _request_mask(self, idx: Index, req: BidRequest, now: float) -> tuple[int, Context]:
-        """Lines that request-level signals allow, and the model context those signals give."""
-        m = idx.live
-        dev = req.device
-        user = req.user
-        geo = dev.geo if dev is not None else None
-        if geo is None and user is not None:
-            geo = user.geo
-        country = region = os_name = ""
-        offset = devtype = 0
-        if geo is not None:
-            if geo.country:
-                country = geo.country.upper()
-            if geo.region:
-                region = geo.region.upper()
-            if geo.utcoffset is not None:
-                offset = geo.utcoffset  # minutes
-        if dev is not None:
-            devtype = dev.devicetype or 0
-            if dev.os:
-                os_name = dev.os.lower()
-        # A dimension no campaign constrains is skipped: its ``any`` is every line. Unrolled: a loop over
-        # (dimension, value) pairs would build them on every request.
-        dim = idx.country
-        if dim.by:
-            m &= dim.any | dim.by.get(country, 0)
-        dim = idx.region
-        if dim.by:
-            m &= dim.any | dim.by.get(region, 0)
-        dim = idx.device_type
-        if dim.by:
-            m &= dim.any | dim.by.get(devtype, 0)
-        dim = idx.os
-        if dim.by:
-            m &= dim.any | dim.by.get(os_name, 0)
-        local = now + offset * 60
-        hour = int(local // 3600) % 24
-        if idx.hourly:
-            m &= idx.hours[hour]
-
-        inv = req.site or req.app
-        inventory = publisher = ""
-        if inv is not None:
-            app = req.app
-            bundle = app.bundle if app is not None else None
-            domain = inv.domain or (inv.publisher.domain if inv.publisher else None)
-            allowed, inventory = idx.inventory(domain, bundle)
-            m &= allowed
-            if idx.category.by:
-                cats = inv.cat
-                if inv.sectioncat or inv.pagecat:
-                    cats = [*(cats or ()), *(inv.sectioncat or ()), *(inv.pagecat or ())]
-                m &= idx.categories(cats)
-            if inv.publisher and inv.publisher.id:
-                publisher = inv.publisher.id
-        else:
-            m &= idx.inventory_any & idx.category.any
-
-        if req.bcat:
-            m &= ~idx.any_of(idx.creative_cat, (c.upper() for c in req.bcat))
-        if req.badv:
-            m &= ~idx.any_of(idx.advertiser, (a.lower() for a in req.badv))
-        if req.bapp:
-            m &= ~idx.any_of(idx.advertised_app, (a.lower() for a in req.bapp))
-        if req.wseat:
-            m &= idx.any_of(idx.seat, req.wseat)
-        if req.bseat:
-            m &= ~idx.any_of(idx.seat, req.bseat)
-
-        user_id = ""
-        if m and user is not None:
-            if req.regs is None and not user.ext:  # no privacy signal at all: nothing restricts use
-                user_id = user.buyeruid or user.id or ""
-            else:
-                p = privacy(req)
-                if p.may_use_personal_data:
-                    user_id = user.buyeruid or user.id or (p.eids[0][1] if p.eids else "")
-        weekday = (int(local // 86400) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-        ctx = Context(0, devtype, os_name, country, region, inventory, publisher, weekday * 24 + hour, 0, 0,
-                      user_id)
-        return m, ctx
 
     def _imp(self, idx: Index, req: BidRequest, imp: Imp, m: int, ctx: Context) -> tuple[_Choice | None, str]:
         best: _Choice | None = None

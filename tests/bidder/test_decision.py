@@ -327,11 +327,11 @@ def test_user_id_reaches_the_model_only_with_consent(make_bidder) -> None:
     b = only(make_bidder, campaign())
     idx = b.engine.index
     gdpr_no_consent = req(regs={"gdpr": 1}, user={"id": "u1"})
-    assert b.engine._request_mask(idx, b.engine._decoder.decode(json.dumps(gdpr_no_consent)), 0)[1].user_id == ""
+    assert b.engine._request_mask(b.engine._decoder.decode(json.dumps(gdpr_no_consent)), 0.0, idx.live)[1].user_id == ""
     consent_25 = req(regs={"ext": {"gdpr": 1}}, user={"id": "u1", "ext": {"consent": "CO-abc"}})
-    assert b.engine._request_mask(idx, b.engine._decoder.decode(json.dumps(consent_25)), 0)[1].user_id == "u1"
+    assert b.engine._request_mask(b.engine._decoder.decode(json.dumps(consent_25)), 0.0, idx.live)[1].user_id == "u1"
     opted_out = req(regs={"us_privacy": "1YYN"}, user={"id": "u1"})
-    assert b.engine._request_mask(idx, b.engine._decoder.decode(json.dumps(opted_out)), 0)[1].user_id == ""
+    assert b.engine._request_mask(b.engine._decoder.decode(json.dumps(opted_out)), 0.0, idx.live)[1].user_id == ""
 
 
 def test_budget_exhausted_campaign_stops_bidding(make_bidder) -> None:
