@@ -236,8 +236,9 @@ remember(PyObject *memo, PyObject *key, PyObject *value)
     return PyDict_SetItem(memo, key, value);
 }
 
-/* AND into ``m`` each row ``table[recase(v)]`` (negated) for the values of ``list`` (None: nothing);
- * ``recase``: 1 upper, 0 lower, -1 as they are. For an allow-list, ``tmp`` gathers their union. */
+/* AND into ``m`` the complement of each row ``table[v]`` for the values of ``list`` (None: nothing), or
+ * for an ``allow`` list their union (gathered in ``tmp``). ``how``: 1 upper-cases the values, 0
+ * lower-cases them, -1 takes them as they are. */
 static int
 apply_list(const RequestMask *self, uint64_t *m, uint64_t *tmp, PyObject *list, PyObject *table, int how,
            int allow)
