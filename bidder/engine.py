@@ -3,8 +3,8 @@
 ``Engine.bid`` is a pure function of the request bytes and the pre-built state (index, bound model,
 buffers); it does no I/O and never raises. Per request it decodes into view Structs, narrows the
 lines with bitset operations on request-level signals (in C: ``bidder.targeting``), then per imp and
-offered media type (and per deal) finds the best priced line: with the model's fused kernel when it has one (``BestScorer``), else
-by extracting the candidates, scoring them and picking.
+offered media type (and per deal) finds the best priced line: with the model's fused kernel when it
+has one (``BestScorer``), else by extracting the candidates, scoring them and picking.
 
 This is the hot path, measured in microseconds (``bench/bench_bidder.py``): each step here is written
 to do as few interpreted operations as it can, and everything that depends only on the campaigns is
