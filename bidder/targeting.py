@@ -56,12 +56,13 @@ def tables(index: Index) -> Tables:
     def table(t: dict[str, int]) -> dict[str, int]:
         return {v: row(bits) for v, bits in t.items()}
 
-    return Tables(
-        b"", nwords, dim(index.country), dim(index.region), dim(index.device_type), dim(index.os),
+    fields = (
+        dim(index.country), dim(index.region), dim(index.device_type), dim(index.os),
         tuple(row(h) for h in index.hours) if index.hourly else None,
         row(index.inventory_any & index.category.any), bool(index.category.by),
         table(index.creative_cat), table(index.advertiser), table(index.advertised_app), table(index.seat),
-    )._replace(words=b"".join(rows))
+    )
+    return Tables(b"".join(rows), nwords, *fields)  # the rows, once every field has made its own
 
 
 def request_mask_py(idx: Index, req: BidRequest, now: float, live: int) -> tuple[int, Context]:

@@ -17,6 +17,7 @@ from bidder.openrtb import BidRequest, privacy
 from bidder.settings import EXAMPLE_CAMPAIGNS
 from bidder.targeting import request_mask_py, tables
 from bidder.value import Context
+from tests.bidder.conftest import IAB
 
 # Small pools, so that campaigns and requests meet; mixed case and non-ASCII text on purpose.
 COUNTRIES = ["USA", "gbr", "De", "ÅLA"]
@@ -118,8 +119,6 @@ def test_the_c_mask_is_its_python_twins(cs: tuple[dict[str, Any], ...], r: dict[
 
 
 def test_the_example_campaigns_on_every_iab_request() -> None:
-    from tests.bidder.conftest import IAB
-
     idx = Index(parse_campaigns(EXAMPLE_CAMPAIGNS.read_bytes()), "rtb")
     mask = RequestMask(idx, tables(idx), Context, privacy)
     for path in sorted(IAB.glob("*request*.json")):
