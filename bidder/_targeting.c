@@ -54,6 +54,7 @@ static const char *const attr_names[A_N] = {
     "regs", "ext", "buyeruid", "eids", "may_use_personal_data", "upper", "lower", "inventory", "categories",
 };
 static PyObject *names[A_N];
+static PyObject *empty, *zero;  /* "" and 0: the context's defaults */
 
 int
 targeting_ready(void)
@@ -61,6 +62,10 @@ targeting_ready(void)
     for (int i = 0; i < A_N; i++)
         if (names[i] == NULL && (names[i] = PyUnicode_InternFromString(attr_names[i])) == NULL)
             return -1;
+    if (empty == NULL && (empty = PyUnicode_New(0, 0)) == NULL)
+        return -1;
+    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL)
+        return -1;
     return 0;
 }
 
@@ -74,38 +79,43 @@ static struct {
     Py_ssize_t offset;
 } slots[A_N][WAYS];
 
+/* Keeps where ``tp`` holds ``name``: its member slot's offset, or -1 for anything else (a property, a
+ * type with its own getattr), which ``get`` then reads the generic way without asking again. */
 static void
 learn(PyTypeObject *tp, int name)
 {
-    if (tp->tp_getattro != PyObject_GenericGetAttr || !(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))
+    if (!(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))
         return;
-    PyObject *d = PyObject_GetAttr((PyObject *)tp, names[name]);  /* a member descriptor gives itself */
-    if (d == NULL) {
-        PyErr_Clear();
-        return;
+    Py_ssize_t offset = -1;
+    if (tp->tp_getattro == PyObject_GenericGetAttr) {
+        PyObject *d = PyObject_GetAttr((PyObject *)tp, names[name]);  /* a member descriptor gives itself */
+        if (d == NULL)
+            PyErr_Clear();
+        else if (Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+                 (((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX ||
+                  ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT))
+            offset = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_XDECREF(d);
     }
-    if (Py_IS_TYPE(d, &PyMemberDescr_Type)) {
-        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
-        if (m->type == T_OBJECT_EX || m->type == T_OBJECT) {
-            int way = 0;
-            while (way < WAYS - 1 && slots[name][way].type != NULL && slots[name][way].type != tp)
-                way++;
-            slots[name][way].type = tp;
-            slots[name][way].tag = tp->tp_version_tag;
-            slots[name][way].offset = m->offset;
-        }
-    }
-    Py_DECREF(d);
+    int way = 0;
+    while (way < WAYS - 1 && slots[name][way].type != NULL && slots[name][way].type != tp)
+        way++;
+    slots[name][way].type = tp;
+    slots[name][way].tag = tp->tp_version_tag;
+    slots[name][way].offset = offset;
 }
 
 static PyObject *
 get(PyObject *o, int name)
 {
     PyTypeObject *tp = Py_TYPE(o);
+    int known = 0;
     for (int way = 0; way < WAYS; way++) {
         if (slots[name][way].type == tp) {
             if (slots[name][way].tag == tp->tp_version_tag && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
-                PyObject *v = *(PyObject **)((char *)o + slots[name][way].offset);
+                known = 1;
+                Py_ssize_t offset = slots[name][way].offset;
+                PyObject *v = offset < 0 ? NULL : *(PyObject **)((char *)o + offset);
                 if (v != NULL)
                     return Py_NewRef(v);
             }
@@ -113,7 +123,7 @@ get(PyObject *o, int name)
         }
     }
     PyObject *v = PyObject_GetAttr(o, names[name]);
-    if (v != NULL)
+    if (v != NULL && !known)
         learn(tp, name);
     return v;
 }
@@ -338,7 +348,7 @@ local_time(PyObject *now, PyObject *offset, double *out)
 /* The user id the models may see: as ``request_mask_py`` (``privacy`` decides when the request carries
  * a privacy signal). */
 static PyObject *
-user_id(const RequestMask *self, PyObject *req, PyObject *user, PyObject *empty)
+user_id(const RequestMask *self, PyObject *req, PyObject *user)
 {
     PyObject *regs = NULL, *ext = NULL, *p = NULL, *may = NULL, *eids = NULL, *result = NULL;
     int t;
@@ -536,7 +546,7 @@ RequestMask_of(RequestMask *self, PyObject *const *args, Py_ssize_t nargs)
     if (m == NULL)
         return PyErr_NoMemory();
     uint64_t *tmp = m + nw;
-    PyObject *empty = NULL, *zero = NULL, *dev = NULL, *user = NULL, *geo = NULL, *keys[NDIMS] = {NULL};
+    PyObject *dev = NULL, *user = NULL, *geo = NULL, *keys[NDIMS] = {NULL};
     PyObject *offset = NULL, *site = NULL, *app = NULL, *inventory = NULL, *publisher = NULL, *uid = NULL;
     PyObject *list = NULL, *how = NULL, *mask = NULL, *ctx = NULL, *result = NULL;
 
@@ -552,8 +562,6 @@ RequestMask_of(RequestMask *self, PyObject *const *args, Py_ssize_t nargs)
     }
     memcpy(m, self->live_words, nw * sizeof *m);
 
-    if ((empty = PyUnicode_New(0, 0)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
-        goto done;
     for (int i = 0; i < NDIMS; i++)
         keys[i] = i == 2 ? Py_NewRef(zero) : Py_NewRef(empty);
     if ((dev = get(req, A_DEVICE)) == NULL || (user = get(req, A_USER)) == NULL)
@@ -634,7 +642,7 @@ RequestMask_of(RequestMask *self, PyObject *const *args, Py_ssize_t nargs)
     uint64_t any = 0;
     for (Py_ssize_t i = 0; i < nw; i++)
         any |= m[i];
-    uid = any && user != Py_None ? user_id(self, req, user, empty) : Py_NewRef(empty);
+    uid = any && user != Py_None ? user_id(self, req, user) : Py_NewRef(empty);
     if (uid == NULL)
         goto done;
     long weekday = (calendar(local, 86400, 7) + 3) % 7;  /* 1970-01-01 was a Thursday */
@@ -651,8 +659,6 @@ done:
         PyMem_Free(m);
     for (int i = 0; i < NDIMS; i++)
         Py_XDECREF(keys[i]);
-    Py_XDECREF(empty);
-    Py_XDECREF(zero);
     Py_XDECREF(dev);
     Py_XDECREF(user);
     Py_XDECREF(geo);
