@@ -2,7 +2,7 @@
 
 Run: python3 -m pytest bench/bench_bidder.py --benchmark-only -p no:cacheprovider
 ``test_response_*``: one bid's response, signed notice URLs included, in C against its Python twin;
-``test_request_mask_*``: the request-level mask, likewise.
+``test_request_mask_*``: the request-level mask, likewise; ``test_imp_step_*``: the imp step, likewise.
 Targets (issue 2): with 1,000 campaigns (about 5% match) median <= 15 us, p99 <= 40 us; 10,000 reported.
 ``test_baseline_msgspec_roundtrip`` decodes and encodes the same bytes generically: the least any
 bytes-to-bytes answer costs here, measured in the same run to read the others against.
@@ -23,6 +23,7 @@ import pytest
 from bench import synth
 from bench.cli import SAMPLE
 from bidder.campaign import parse_campaigns
+from bidder.impstep import imp_best_py
 from bidder.index import Index
 from bidder.notices import Signer
 from bidder.openrtb import BidRequest
@@ -123,3 +124,22 @@ def test_request_mask_c(benchmark: Any, bidder_1k: Bidder) -> None:
 def test_request_mask_python_twin(benchmark: Any, bidder_1k: Bidder) -> None:
     benchmark.pedantic(request_mask_py, args=(bidder_1k.engine.index, *_mask_args(bidder_1k)), rounds=20_000,
                        warmup_rounds=1_000)
+
+
+def _imp_args(b: Bidder) -> tuple[Any, ...]:
+    e = b.engine
+    req = e._decoder.decode(BANNER)
+    m, ctx = e._request_mask(req, e.wall(), e.index.live)
+    return e, req, req.imp[0], m, ctx
+
+
+def test_imp_step_c(benchmark: Any, bidder_1k: Bidder) -> None:
+    args = _imp_args(bidder_1k)
+    best = bidder_1k.engine._imp_step
+    got, want = best(*args), imp_best_py(*args)
+    assert got[0] is not None and got == want
+    benchmark.pedantic(best, args=args, rounds=20_000, warmup_rounds=1_000)
+
+
+def test_imp_step_python_twin(benchmark: Any, bidder_1k: Bidder) -> None:
+    benchmark.pedantic(imp_best_py, args=_imp_args(bidder_1k), rounds=20_000, warmup_rounds=1_000)

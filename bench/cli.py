@@ -228,14 +228,14 @@ def _matching(bidder: Any, body: bytes) -> int:
 
     Reads the engine's private steps on purpose: this is a check that the synthetic set is what the
     benchmark claims, and it must count what the engine itself would consider."""
-    from bidder.engine import _media
+    from bidder.impstep import media
 
     engine = bidder.engine
     idx = engine.index
     req = engine._decoder.decode(body)
     m, _ = engine._request_mask(req, engine.wall(), idx.live)
     lines = 0
-    for _fmt, mask, _battr, _w, _h in _media(idx, req.imp[0]):
+    for _fmt, mask, _battr, _w, _h in media(idx, req.imp[0]):
         lines |= m & mask & idx.open
     campaign = idx.lines.campaign
     return len({int(campaign[i]) for i in range(idx.n) if lines >> i & 1})

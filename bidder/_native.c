@@ -208,21 +208,24 @@ PyTypeObject HmacType = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, .m_name = "bidder._native",
-    .m_doc = "C for the bidder's hot path: the notice signature, the bid response and the request-level mask.", .m_size = -1,
+    .m_doc = "C for the bidder's hot path: the notice signature, the bid response, the request-level mask and the "
+             "imp step.",
+    .m_size = -1,
 };
 
 PyMODINIT_FUNC
 PyInit__native(void)
 {
     if (PyType_Ready(&HmacType) < 0 || PyType_Ready(&WriterType) < 0 || PyType_Ready(&RequestMaskType) < 0 ||
-        targeting_ready() < 0)
+        PyType_Ready(&ImpStepType) < 0 || objects_ready() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "Hmac", (PyObject *)&HmacType) < 0 ||
         PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
-        PyModule_AddObjectRef(m, "RequestMask", (PyObject *)&RequestMaskType) < 0) {
+        PyModule_AddObjectRef(m, "RequestMask", (PyObject *)&RequestMaskType) < 0 ||
+        PyModule_AddObjectRef(m, "ImpStep", (PyObject *)&ImpStepType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

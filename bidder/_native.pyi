@@ -1,9 +1,11 @@
 from collections.abc import Callable
 
+from bidder.engine import Engine
+from bidder.impstep import Choice, ImpTables
 from bidder.index import Index
-from bidder.openrtb import BidRequest, Privacy
+from bidder.openrtb import BidRequest, Imp, Privacy
 from bidder.targeting import Tables
-from bidder.value import Context
+from bidder.value import Context, PriceTable
 
 class Hmac:
     """HMAC-SHA256 with the keyed states computed once (``bidder/_native.c``)."""
@@ -30,3 +32,12 @@ class RequestMask:
     def __init__(self, index: Index, tables: Tables, context: type[Context],
                  privacy: Callable[[BidRequest], Privacy]) -> None: ...
     def of(self, req: BidRequest, now: float, live: int) -> tuple[int, Context]: ...
+
+class ImpStep:
+    """The imp step over the index's rows (``bidder/_imp.c``; its Python twin is
+    ``bidder.impstep.imp_best_py``)."""
+
+    def __init__(self, tables: ImpTables, floor_py: Callable[[dict[str, float], float, str], int | None],
+                 choice: type[Choice], replace: Callable[..., Context],
+                 price_table: PriceTable | None = None) -> None: ...
+    def best(self, engine: Engine, req: BidRequest, imp: Imp, m: int, ctx: Context) -> tuple[Choice | None, str]: ...

@@ -11,18 +11,9 @@
  */
 #include "_native.h"
 #include <math.h>
-#include <stdint.h>
-#include <structmember.h>
-
-#if PY_VERSION_HEX >= 0x030D0000
-#define AS_BYTES(v, p, n) _PyLong_AsByteArray((PyLongObject *)(v), (p), (n), 1, 0, 1)
-#else
-#define AS_BYTES(v, p, n) _PyLong_AsByteArray((PyLongObject *)(v), (p), (n), 1, 0)
-#endif
 
 #define NDIMS 4           /* country, region, device type, OS: in ``Tables`` order */
 #define MEMO_SIZE 65536   /* as ``index.remember``: cleared when full */
-#define STACK_WORDS 256   /* up to 16,384 lines, the buffers live on the stack */
 
 typedef struct {
     PyObject_HEAD
@@ -43,184 +34,10 @@ typedef struct {
     uint64_t *live_words;
 } RequestMask;
 
-enum {
-    A_DEVICE, A_USER, A_GEO, A_COUNTRY, A_REGION, A_UTCOFFSET, A_DEVICETYPE, A_OS, A_SITE, A_APP, A_BUNDLE,
-    A_DOMAIN, A_PUBLISHER, A_CAT, A_SECTIONCAT, A_PAGECAT, A_ID, A_BCAT, A_BADV, A_BAPP, A_WSEAT, A_BSEAT,
-    A_REGS, A_EXT, A_BUYERUID, A_EIDS, A_MAY_USE, A_UPPER, A_LOWER, A_INVENTORY, A_CATEGORIES, A_N
-};
-static const char *const attr_names[A_N] = {
-    "device", "user", "geo", "country", "region", "utcoffset", "devicetype", "os", "site", "app", "bundle",
-    "domain", "publisher", "cat", "sectioncat", "pagecat", "id", "bcat", "badv", "bapp", "wseat", "bseat",
-    "regs", "ext", "buyeruid", "eids", "may_use_personal_data", "upper", "lower", "inventory", "categories",
-};
-static PyObject *names[A_N];
-static PyObject *empty, *zero;  /* "" and 0: the context's defaults */
-
-int
-targeting_ready(void)
-{
-    for (int i = 0; i < A_N; i++)
-        if (names[i] == NULL && (names[i] = PyUnicode_InternFromString(attr_names[i])) == NULL)
-            return -1;
-    if (empty == NULL && (empty = PyUnicode_New(0, 0)) == NULL)
-        return -1;
-    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL)
-        return -1;
-    return 0;
-}
-
-/* ``o.<name>``. A decoded request's attributes are member slots of msgspec Structs: once an attribute
- * has been read from a type the generic way, its slot's offset is kept (a few types per name, checked by
- * the type's version tag as CPython's own attribute caches do) and read directly after. */
-#define WAYS 4
-static struct {
-    PyTypeObject *type;
-    unsigned int tag;
-    Py_ssize_t offset;
-} slots[A_N][WAYS];
-
-/* Keeps where ``tp`` holds ``name``: its member slot's offset, or -1 for anything else (a property, a
- * type with its own getattr), which ``get`` then reads the generic way without asking again. */
-static void
-learn(PyTypeObject *tp, int name)
-{
-    if (!(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))
-        return;
-    Py_ssize_t offset = -1;
-    if (tp->tp_getattro == PyObject_GenericGetAttr) {
-        PyObject *d = PyObject_GetAttr((PyObject *)tp, names[name]);  /* a member descriptor gives itself */
-        if (d == NULL)
-            PyErr_Clear();
-        else if (Py_IS_TYPE(d, &PyMemberDescr_Type) &&
-                 (((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX ||
-                  ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT))
-            offset = ((PyMemberDescrObject *)d)->d_member->offset;
-        Py_XDECREF(d);
-    }
-    int way = 0;
-    while (way < WAYS - 1 && slots[name][way].type != NULL && slots[name][way].type != tp)
-        way++;
-    slots[name][way].type = tp;
-    slots[name][way].tag = tp->tp_version_tag;
-    slots[name][way].offset = offset;
-}
-
-static PyObject *
-get(PyObject *o, int name)
-{
-    PyTypeObject *tp = Py_TYPE(o);
-    int known = 0;
-    for (int way = 0; way < WAYS; way++) {
-        if (slots[name][way].type == tp) {
-            if (slots[name][way].tag == tp->tp_version_tag && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
-                known = 1;
-                Py_ssize_t offset = slots[name][way].offset;
-                PyObject *v = offset < 0 ? NULL : *(PyObject **)((char *)o + offset);
-                if (v != NULL)
-                    return Py_NewRef(v);
-            }
-            break;
-        }
-    }
-    PyObject *v = PyObject_GetAttr(o, names[name]);
-    if (v != NULL && !known)
-        learn(tp, name);
-    return v;
-}
-
-/* The int whose little-endian bits are the words. */
-static PyObject *
-int_of(const uint64_t *w, Py_ssize_t nw)
-{
-#if PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30
-    /* Straight into CPython's 30-bit digits: ``_PyLong_FromByteArray`` goes a byte at a time. */
-    while (nw > 0 && w[nw - 1] == 0)
-        nw--;
-    if (nw == 0)
-        return PyLong_FromLong(0);
-    Py_ssize_t bits = 64 * (nw - 1) + (64 - __builtin_clzll(w[nw - 1]));
-    Py_ssize_t nd = (bits + PyLong_SHIFT - 1) / PyLong_SHIFT;
-    PyLongObject *v = _PyLong_New(nd);
-    if (v == NULL)
-        return NULL;
-    for (Py_ssize_t k = 0; k < nd; k++) {
-        Py_ssize_t bit = k * PyLong_SHIFT, i = bit >> 6;
-        int o = bit & 63;
-        uint64_t d = w[i] >> o;
-        if (o > 64 - PyLong_SHIFT && i + 1 < nw)
-            d |= w[i + 1] << (64 - o);
-        v->ob_digit[k] = (digit)(d & PyLong_MASK);
-    }
-    return (PyObject *)v;
-#else
-    return _PyLong_FromByteArray((const unsigned char *)w, nw * 8, 1, 0);
-#endif
-}
-
-/* Python's truth of ``o``, for the types a decoded request holds (str, list, None, int, Raw, Structs). */
-static inline int
-truth(PyObject *o)
-{
-    if (o == Py_None)
-        return 0;
-    if (PyUnicode_CheckExact(o))
-        return PyUnicode_GET_LENGTH(o) != 0;
-    if (PyList_CheckExact(o))
-        return PyList_GET_SIZE(o) != 0;
-    return PyObject_IsTrue(o);
-}
-
-/* ``s.upper()`` (``upper``) or ``s.lower()``: done here for ASCII text, with no new string when it is
- * already in that case; anything else through the method itself. */
-static PyObject *
-recase(PyObject *s, int upper)
-{
-    if (!PyUnicode_CheckExact(s) || !PyUnicode_IS_ASCII(s))
-        return PyObject_CallMethodNoArgs(s, names[upper ? A_UPPER : A_LOWER]);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(s), i = 0;
-    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(s);
-    const Py_UCS1 lo = upper ? 'a' : 'A', hi = upper ? 'z' : 'Z';
-    while (i < n && !(c[i] >= lo && c[i] <= hi))
-        i++;
-    if (i == n)
-        return Py_NewRef(s);
-    PyObject *r = PyUnicode_New(n, 127);
-    if (r == NULL)
-        return NULL;
-    Py_UCS1 *d = PyUnicode_1BYTE_DATA(r);
-    for (i = 0; i < n; i++)
-        d[i] = c[i] >= lo && c[i] <= hi ? c[i] ^ 0x20 : c[i];
-    return r;
-}
-
-/* The row ``table[key]``: -1 when absent, -2 with an exception set. */
-static Py_ssize_t
-row_of(PyObject *table, PyObject *key)
-{
-    PyObject *v = PyDict_GetItemWithError(table, key);
-    if (v == NULL)
-        return PyErr_Occurred() ? -2 : -1;
-    return PyLong_AsSsize_t(v);  /* checked at construction: a row number */
-}
-
 static inline const uint64_t *
 row(const RequestMask *self, Py_ssize_t r)
 {
     return self->rows + r * self->nwords;
-}
-
-static inline void
-and_words(uint64_t *m, const uint64_t *r, Py_ssize_t n)
-{
-    for (Py_ssize_t i = 0; i < n; i++)
-        m[i] &= r[i];
-}
-
-static inline void
-and_not_words(uint64_t *m, const uint64_t *r, Py_ssize_t n)
-{
-    for (Py_ssize_t i = 0; i < n; i++)
-        m[i] &= ~r[i];
 }
 
 /* ``bits`` (a non-negative int below 2 ** (64 * nwords)) as the bytes of a row. */
@@ -352,12 +169,12 @@ user_id(const RequestMask *self, PyObject *req, PyObject *user)
 {
     PyObject *regs = NULL, *ext = NULL, *p = NULL, *may = NULL, *eids = NULL, *result = NULL;
     int t;
-    if ((regs = get(req, A_REGS)) == NULL)
+    if ((regs = attr(req, A_REGS)) == NULL)
         goto done;
-    if (regs != Py_None || (ext = get(user, A_EXT)) == NULL || (t = truth(ext)) != 0) {
+    if (regs != Py_None || (ext = attr(user, A_EXT)) == NULL || (t = truth(ext)) != 0) {
         if (PyErr_Occurred())
             goto done;
-        if ((p = PyObject_CallOneArg(self->privacy, req)) == NULL || (may = get(p, A_MAY_USE)) == NULL ||
+        if ((p = PyObject_CallOneArg(self->privacy, req)) == NULL || (may = attr(p, A_MAY_USE)) == NULL ||
             (t = truth(may)) < 0)
             goto done;
         if (!t) {
@@ -367,7 +184,7 @@ user_id(const RequestMask *self, PyObject *req, PyObject *user)
     }
     /* ``user.buyeruid or user.id``, else (with privacy's word) ``p.eids[0][1] if p.eids else ""`` */
     for (int name = A_BUYERUID; ; name = A_ID) {
-        PyObject *v = get(user, name);
+        PyObject *v = attr(user, name);
         if (v == NULL || (t = truth(v)) < 0) {
             Py_XDECREF(v);
             goto done;
@@ -380,7 +197,7 @@ user_id(const RequestMask *self, PyObject *req, PyObject *user)
         if (name == A_ID)
             break;
     }
-    if (p == NULL || (eids = get(p, A_EIDS)) == NULL || (t = truth(eids)) == 0) {
+    if (p == NULL || (eids = attr(p, A_EIDS)) == NULL || (t = truth(eids)) == 0) {
         result = PyErr_Occurred() ? NULL : Py_NewRef(empty);
         goto done;
     }
@@ -406,7 +223,7 @@ category_key(PyObject *inv)
     PyObject *lists[3] = {NULL, NULL, NULL}, *key = NULL;
     Py_ssize_t n = 0;
     for (int i = 0; i < 3; i++) {
-        if ((lists[i] = get(inv, A_CAT + i)) == NULL)
+        if ((lists[i] = attr(inv, A_CAT + i)) == NULL)
             goto done;
         if (lists[i] == Py_None)
             continue;
@@ -440,14 +257,14 @@ apply_inventory(RequestMask *self, uint64_t *m, PyObject *inv, PyObject *app, Py
     int ok = -1, t;
     if (app == Py_None)
         bundle = Py_NewRef(Py_None);
-    else if ((bundle = get(app, A_BUNDLE)) == NULL)
+    else if ((bundle = attr(app, A_BUNDLE)) == NULL)
         goto done;
-    if ((domain = get(inv, A_DOMAIN)) == NULL || (pub = get(inv, A_PUBLISHER)) == NULL)
+    if ((domain = attr(inv, A_DOMAIN)) == NULL || (pub = attr(inv, A_PUBLISHER)) == NULL)
         goto done;
     if ((t = truth(domain)) < 0)
         goto done;
     if (!t) {
-        Py_SETREF(domain, pub == Py_None ? Py_NewRef(Py_None) : get(pub, A_DOMAIN));
+        Py_SETREF(domain, pub == Py_None ? Py_NewRef(Py_None) : attr(pub, A_DOMAIN));
         if (domain == NULL)
             goto done;
     }
@@ -461,7 +278,7 @@ apply_inventory(RequestMask *self, uint64_t *m, PyObject *inv, PyObject *app, Py
     } else {
         PyObject *r;
         if (PyErr_Occurred() ||
-            (r = PyObject_CallMethodObjArgs(self->index, names[A_INVENTORY], domain, bundle, NULL)) == NULL)
+            (r = PyObject_CallMethodObjArgs(self->index, interned[A_INVENTORY], domain, bundle, NULL)) == NULL)
             goto done;
         if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(r, 1))) {
             PyErr_SetString(PyExc_TypeError, "RequestMask: index.inventory must give (int, str)");
@@ -488,7 +305,7 @@ apply_inventory(RequestMask *self, uint64_t *m, PyObject *inv, PyObject *app, Py
         if (bits != NULL) {
             Py_INCREF(bits);
         } else if (!PyErr_Occurred() &&
-                   (bits = PyObject_CallMethodOneArg(self->index, names[A_CATEGORIES], cats)) != NULL) {
+                   (bits = PyObject_CallMethodOneArg(self->index, interned[A_CATEGORIES], cats)) != NULL) {
             Py_SETREF(bits, row_bytes(self, bits));
             if (bits != NULL && remember(self->category_rows, memo_key, bits) < 0)
                 Py_CLEAR(bits);
@@ -504,7 +321,7 @@ apply_inventory(RequestMask *self, uint64_t *m, PyObject *inv, PyObject *app, Py
     if ((t = truth(pub)) < 0)
         goto done;
     if (t) {
-        PyObject *id = get(pub, A_ID);
+        PyObject *id = attr(pub, A_ID);
         if (id == NULL || (t = truth(id)) < 0) {
             Py_XDECREF(id);
             goto done;
@@ -564,19 +381,19 @@ RequestMask_of(RequestMask *self, PyObject *const *args, Py_ssize_t nargs)
 
     for (int i = 0; i < NDIMS; i++)
         keys[i] = i == 2 ? Py_NewRef(zero) : Py_NewRef(empty);
-    if ((dev = get(req, A_DEVICE)) == NULL || (user = get(req, A_USER)) == NULL)
+    if ((dev = attr(req, A_DEVICE)) == NULL || (user = attr(req, A_USER)) == NULL)
         goto done;
-    geo = dev != Py_None ? get(dev, A_GEO) : Py_NewRef(Py_None);
+    geo = dev != Py_None ? attr(dev, A_GEO) : Py_NewRef(Py_None);
     if (geo == NULL)
         goto done;
     if (geo == Py_None && user != Py_None) {
-        Py_SETREF(geo, get(user, A_GEO));
+        Py_SETREF(geo, attr(user, A_GEO));
         if (geo == NULL)
             goto done;
     }
     if (geo != Py_None) {
         for (int i = 0; i < 2; i++) {  /* country, region: upper-cased */
-            PyObject *v = get(geo, A_COUNTRY + i);
+            PyObject *v = attr(geo, A_COUNTRY + i);
             int t = v == NULL ? -1 : truth(v);
             if (t > 0)
                 Py_SETREF(keys[i], recase(v, 1));
@@ -584,18 +401,18 @@ RequestMask_of(RequestMask *self, PyObject *const *args, Py_ssize_t nargs)
             if (t < 0 || keys[i] == NULL)
                 goto done;
         }
-        if ((offset = get(geo, A_UTCOFFSET)) == NULL)
+        if ((offset = attr(geo, A_UTCOFFSET)) == NULL)
             goto done;
         if (offset == Py_None)
             Py_CLEAR(offset);
     }
     if (dev != Py_None) {
-        PyObject *v = get(dev, A_DEVICETYPE);
+        PyObject *v = attr(dev, A_DEVICETYPE);
         int t = v == NULL ? -1 : truth(v);
         if (t > 0)
             Py_SETREF(keys[2], Py_NewRef(v));
         Py_XDECREF(v);
-        if (t < 0 || (v = get(dev, A_OS)) == NULL)
+        if (t < 0 || (v = attr(dev, A_OS)) == NULL)
             goto done;
         t = truth(v);
         if (t > 0)
@@ -619,7 +436,7 @@ RequestMask_of(RequestMask *self, PyObject *const *args, Py_ssize_t nargs)
     if (self->hourly)
         and_words(m, row(self, self->hours[hour]), nw);
 
-    if ((site = get(req, A_SITE)) == NULL || (app = get(req, A_APP)) == NULL)
+    if ((site = attr(req, A_SITE)) == NULL || (app = attr(req, A_APP)) == NULL)
         goto done;
     PyObject *inv = site != Py_None ? site : app;
     if (inv != Py_None) {
@@ -633,16 +450,13 @@ RequestMask_of(RequestMask *self, PyObject *const *args, Py_ssize_t nargs)
     };
     PyObject *tables[] = {self->creative_cat, self->advertiser, self->advertised_app, self->seat, self->seat};
     for (int i = 0; i < 5; i++) {
-        if ((list = get(req, lists[i].name)) == NULL ||
+        if ((list = attr(req, lists[i].name)) == NULL ||
             apply_list(self, m, tmp, list, tables[i], lists[i].how, lists[i].allow) < 0)
             goto done;
         Py_CLEAR(list);
     }
 
-    uint64_t any = 0;
-    for (Py_ssize_t i = 0; i < nw; i++)
-        any |= m[i];
-    uid = any && user != Py_None ? user_id(self, req, user) : Py_NewRef(empty);
+    uid = any_words(m, nw) && user != Py_None ? user_id(self, req, user) : Py_NewRef(empty);
     if (uid == NULL)
         goto done;
     long weekday = (calendar(local, 86400, 7) + 3) % 7;  /* 1970-01-01 was a Thursday */
@@ -677,35 +491,6 @@ done:
 
 /* --- construction ----------------------------------------------------------------------------- */
 
-/* A row number from ``v``, checked against the rows there are; -1 with an exception set. */
-static Py_ssize_t
-checked_row(const RequestMask *self, PyObject *v, const char *what)
-{
-    Py_ssize_t r = PyLong_Check(v) ? PyLong_AsSsize_t(v) : -1;
-    if (r < 0 || r >= self->nrows) {
-        if (!PyErr_Occurred())
-            PyErr_Format(PyExc_ValueError, "RequestMask: %s holds %R, not a row number below %zd", what, v,
-                         self->nrows);
-        return -1;
-    }
-    return r;
-}
-
-static int
-checked_table(const RequestMask *self, PyObject *t, const char *what)
-{
-    if (!PyDict_Check(t)) {
-        PyErr_Format(PyExc_TypeError, "RequestMask: %s must be a dict, not %.100s", what, Py_TYPE(t)->tp_name);
-        return -1;
-    }
-    Py_ssize_t pos = 0;
-    PyObject *k, *v;
-    while (PyDict_Next(t, &pos, &k, &v))
-        if (checked_row(self, v, what) < 0)
-            return -1;
-    return 0;
-}
-
 enum { T_WORDS, T_NWORDS, T_DIMS, T_HOURS = T_DIMS + NDIMS, T_NO_INVENTORY, T_CATEGORIES, T_CREATIVE_CAT,
        T_ADVERTISER, T_ADVERTISED_APP, T_SEAT, T_N };
 
@@ -728,25 +513,13 @@ RequestMask_init(RequestMask *self, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_ValueError, "RequestMask: tables must have %d fields, got %zd", T_N, PyTuple_GET_SIZE(t));
         return -1;
     }
-    PyObject *words = PyTuple_GET_ITEM(t, T_WORDS);
-    Py_ssize_t nw = PyLong_Check(PyTuple_GET_ITEM(t, T_NWORDS)) ? PyLong_AsSsize_t(PyTuple_GET_ITEM(t, T_NWORDS)) : -1;
-    if (nw < 1 || !PyBytes_Check(words) || PyBytes_GET_SIZE(words) % (nw * 8) != 0) {
+    if ((self->rows = load_rows("RequestMask", PyTuple_GET_ITEM(t, T_WORDS), PyTuple_GET_ITEM(t, T_NWORDS),
+                                &self->nwords, &self->nrows)) == NULL ||
+        (self->live_words = PyMem_Calloc(self->nwords, sizeof *self->live_words)) == NULL) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "RequestMask: words must be bytes of whole rows of nwords >= 1 words");
+            PyErr_NoMemory();
         return -1;
     }
-    uint64_t *rows = PyMem_Malloc(PyBytes_GET_SIZE(words) + 1), *live = PyMem_Calloc(nw, sizeof *live);
-    if (rows == NULL || live == NULL) {
-        PyMem_Free(rows);
-        PyMem_Free(live);
-        PyErr_NoMemory();
-        return -1;
-    }
-    memcpy(rows, PyBytes_AS_STRING(words), PyBytes_GET_SIZE(words));
-    self->rows = rows;
-    self->live_words = live;
-    self->nwords = nw;
-    self->nrows = PyBytes_GET_SIZE(words) / (nw * 8);
 
     for (int i = 0; i < NDIMS; i++) {
         PyObject *d = PyTuple_GET_ITEM(t, T_DIMS + i);
@@ -756,8 +529,8 @@ RequestMask_init(RequestMask *self, PyObject *args, PyObject *kwds)
             PyErr_Format(PyExc_TypeError, "RequestMask: %s must be None or (row, dict)", dim_names[i]);
             return -1;
         }
-        if ((self->dim_any[i] = checked_row(self, PyTuple_GET_ITEM(d, 0), dim_names[i])) < 0 ||
-            checked_table(self, PyTuple_GET_ITEM(d, 1), dim_names[i]) < 0)
+        if ((self->dim_any[i] = checked_row("RequestMask", self->nrows, PyTuple_GET_ITEM(d, 0), dim_names[i])) < 0 ||
+            checked_table("RequestMask", self->nrows, PyTuple_GET_ITEM(d, 1), dim_names[i]) < 0)
             return -1;
         self->dim[i] = Py_NewRef(PyTuple_GET_ITEM(d, 1));
     }
@@ -768,18 +541,19 @@ RequestMask_init(RequestMask *self, PyObject *args, PyObject *kwds)
             return -1;
         }
         for (int h = 0; h < 24; h++)
-            if ((self->hours[h] = checked_row(self, PyTuple_GET_ITEM(hours, h), "hours")) < 0)
+            if ((self->hours[h] = checked_row("RequestMask", self->nrows, PyTuple_GET_ITEM(hours, h), "hours")) < 0)
                 return -1;
         self->hourly = 1;
     }
-    if ((self->no_inventory = checked_row(self, PyTuple_GET_ITEM(t, T_NO_INVENTORY), "no_inventory")) < 0 ||
+    if ((self->no_inventory =
+             checked_row("RequestMask", self->nrows, PyTuple_GET_ITEM(t, T_NO_INVENTORY), "no_inventory")) < 0 ||
         (self->categories = PyObject_IsTrue(PyTuple_GET_ITEM(t, T_CATEGORIES))) < 0)
         return -1;
     static const char *const table_names[4] = {"creative_cat", "advertiser", "advertised_app", "seat"};
     PyObject **tables[4] = {&self->creative_cat, &self->advertiser, &self->advertised_app, &self->seat};
     for (int i = 0; i < 4; i++) {
         PyObject *d = PyTuple_GET_ITEM(t, T_CREATIVE_CAT + i);
-        if (checked_table(self, d, table_names[i]) < 0)
+        if (checked_table("RequestMask", self->nrows, d, table_names[i]) < 0)
             return -1;
         *tables[i] = Py_NewRef(d);
     }

@@ -3,8 +3,9 @@
 ``Engine.bid`` is a pure function of the request bytes and the pre-built state (index, bound model,
 buffers); it does no I/O and never raises. Per request it decodes into view Structs, narrows the
 lines with bitset operations on request-level signals (in C: ``bidder.targeting``), then per imp and
-offered media type (and per deal) finds the best priced line: with the model's fused kernel when it
-has one (``BestScorer``), else by extracting the candidates, scoring them and picking.
+offered media type (and per deal) finds the best priced line (in C: ``bidder.impstep``): from the
+model's price table or with its fused kernel when it has one (``BestScorer``), else by extracting the
+candidates, scoring them and picking.
 
 This is the hot path, measured in microseconds (``bench/bench_bidder.py``): each step here is written
 to do as few interpreted operations as it can, and everything that depends only on the campaigns is
@@ -25,6 +26,7 @@ from numpy.typing import NDArray
 from bidder import fx, pricing
 from bidder.budget import BudgetGate
 from bidder.campaign import Campaign
+from bidder.impstep import Choice, ImpStep, floor_py, imp_tables
 from bidder.index import Index
 from bidder.notices import Signer
 from bidder.openrtb import NBR_INSUFFICIENT_TIME, BidRequest, BidResponse, Imp, privacy
@@ -32,11 +34,8 @@ from bidder.response import Writer, parts
 from bidder.settings import Settings
 from bidder.stats import CampaignStats, Stats
 from bidder.targeting import RequestMask, tables
-from bidder.value import FORMATS, Context, Scorer, ValueModel
+from bidder.value import Context, Scorer, ValueModel
 from shield import PLATFORM_MULTIPLIERS, CircuitBreaker, Clock, FallbackPricer
-
-_FMT = {f: i for i, f in enumerate(FORMATS)}
-_replace = msgspec.structs.replace
 
 
 class Invalid(Exception):
@@ -68,22 +67,14 @@ class Prepared(msgspec.Struct, frozen=True):
     win_markup: dict[tuple[str, str], bytes]
     writer: Writer
     mask: RequestMask
-
-
-class _Choice(msgspec.Struct, gc=False):
-    bid: int  # USD micros CPM
-    value: int  # USD micros CPM, before shading
-    line: int
-    deal: str | None
-    ctx: Context
-    source: str  # "ai": the value model priced it; "fallback": the breaker's heuristic did
+    step: ImpStep
 
 
 class Engine:
     __slots__ = (
         "_best", "_campaign_stats", "_cand", "_decoder", "_encoder", "_fallback_scale", "_id_prefix", "_ids",
-        "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out", "_request_mask", "_shade", "_vals",
-        "_writer",
+        "_imp_step", "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out", "_request_mask", "_shade",
+        "_vals", "_writer",
         "breaker", "budget", "campaigns", "fallback", "index", "model", "rates", "scorer", "settings", "signer",
         "stats", "wall", "win_markup",
     )
@@ -140,8 +131,10 @@ class Engine:
                       for ci, cr in zip(line_campaign, index.creatives, strict=True) if cr.nurl_markup}
         writer = Writer(self.signer.hmac, *parts(index, self.settings.seat, model.version, self.signer.base))
         mask = RequestMask(index, tables(index), Context, privacy)
+        step = ImpStep(imp_tables(index), floor_py, Choice, msgspec.structs.replace,
+                       getattr(scorer, "price_table", None))
         return Prepared(campaigns, model, index, scorer, line_campaign, inv_roas, max_cpm, fallback_scale,
-                        win_markup, writer, mask)
+                        win_markup, writer, mask, step)
 
     def install(self, p: Prepared) -> None:
         """Put a prepared state in place, on the event-loop thread, between two requests. The budget
@@ -157,6 +150,7 @@ class Engine:
         self._line_campaign, self.win_markup = p.line_campaign, p.win_markup
         self._writer = p.writer
         self._request_mask = p.mask.of  # the lines a request's own signals allow, and its Context
+        self._imp_step = p.step.best  # an imp's best priced line among them
         self.campaigns = p.campaigns  # all of them, paused ones too: what the next load starts from
         self._best = getattr(p.scorer, "best", None)  # the model's fused kernel, when it has one
         self.index, self.scorer, self.model = p.index, p.scorer, p.model
@@ -221,7 +215,7 @@ class Engine:
         test = req.test == 1
         rate = self.rates[cur]
         expiry = int(now) + self.settings.bid_ttl  # also the key its reservation is held under
-        chosen: list[tuple[Imp, _Choice, str]] = []
+        chosen: list[tuple[Imp, Choice, str]] = []
         for imp in req.imp:
             got, why = self._admitted(idx, req, imp, m, ctx, None if test else expiry, rate)
             if got is not None:
@@ -234,13 +228,13 @@ class Engine:
         return self._respond(req, cur, rate, chosen, str(expiry))
 
     def _admitted(self, idx: Index, req: BidRequest, imp: Imp, m: int, ctx: Context,
-                  expiry: int | None, rate: float) -> tuple[tuple[_Choice, str] | None, str]:
+                  expiry: int | None, rate: float) -> tuple[tuple[Choice, str] | None, str]:
         """The imp's best choice whose campaign could reserve its cost under ``expiry`` (the bid's; None
         for test traffic, which is bid but never booked, so reserves nothing), with its bid id, else the
         reason for no bid. A campaign refused by its budget or pacer steps aside for the next best."""
         why = "no_match"
         for _ in range(MAX_ADMISSIONS):
-            best, found = self._imp(idx, req, imp, m, ctx)
+            best, found = self._imp_step(self, req, imp, m, ctx)
             if best is None:
                 return None, why if why != "no_match" else found
             ci = self._line_campaign[best.line]
@@ -264,91 +258,6 @@ class Engine:
             if c in self.rates:
                 return c
         return None
-
-    def _imp(self, idx: Index, req: BidRequest, imp: Imp, m: int, ctx: Context) -> tuple[_Choice | None, str]:
-        best: _Choice | None = None
-        why = "no_match"
-        pmp = imp.pmp
-        deals = pmp.deals if pmp and pmp.deals else ()
-        private = pmp is not None and pmp.private_auction == 1
-        open_floor = None if private else self._floor(imp.bidfloor, imp.bidfloorcur)
-        for fmt, mask, battr, w, h in _media(idx, imp):
-            mm = m & mask
-            if battr:
-                mm &= ~idx.any_of(idx.attr, battr)
-            if not mm:
-                continue
-            c = _replace(ctx, fmt=_FMT[fmt], w=w, h=h)
-            if not private:
-                if open_floor is None:
-                    why = "currency"
-                else:
-                    got = self._price(idx, mm & idx.open, open_floor, req.at == 1, c, None)
-                    if got is not None and (best is None or got.bid > best.bid):
-                        best = got
-                    elif got is None and why == "no_match" and mm & idx.open:
-                        why = "below_floor"
-            for deal in deals:
-                dm = mm & idx.deal.get(deal.id, 0)
-                if deal.wseat:
-                    dm &= idx.any_of(idx.seat, deal.wseat)
-                if deal.wadomain:
-                    dm &= idx.any_of(idx.advertiser, (a.lower() for a in deal.wadomain))
-                if not dm:
-                    continue
-                floor = self._floor(deal.bidfloor, deal.bidfloorcur)
-                if floor is None:
-                    why = "currency"
-                    continue
-                at = deal.at or req.at
-                got = self._price(idx, dm, floor, at == 1, c, deal.id)
-                if got is not None and at == 3:  # fixed-price deal: the price is the floor
-                    got.bid = floor
-                if got is not None and (best is None or got.bid > best.bid):
-                    best = got
-                elif got is None and why == "no_match":
-                    why = "below_floor"
-        if best is None and private and why == "no_match":
-            why = "private_auction"
-        return best, why
-
-    def _floor(self, amount: float, currency: str) -> int | None:
-        rate = self.rates.get(currency or "USD")
-        if rate is None:
-            return None
-        if not amount > 0:  # also NaN: no floor
-            return 0
-        return fx.to_usd_micros_ceil(amount, rate)
-
-    def _price(self, idx: Index, mask: int, floor: int, first: bool, ctx: Context, deal: str | None) -> _Choice | None:
-        if not mask:
-            return None
-        bits = mask.to_bytes(idx.nbytes, "little")
-        out = self._out
-        breaker = self.breaker
-        token = breaker.allow()
-        if token:
-            best = self._best
-            t0 = self._mono()
-            try:
-                if best is not None:
-                    line = best(bits, ctx, floor, first, self._shade, out)
-                else:
-                    line = self._scored(idx, bits, floor, first, ctx)
-            except Exception:  # a failing model is the breaker's business, not the exchange's
-                breaker.record_failure(token)
-            else:
-                breaker.record_success(token, self._mono() - t0)
-                self.stats.decisions["ai"] += 1
-                if line < 0:
-                    return None
-                bid, value = out.tolist()
-                return _Choice(bid, value, line, deal, ctx, "ai")
-        line = self._fallback(idx, bits, floor, first)
-        if line < 0:
-            return None
-        bid, value = out.tolist()
-        return _Choice(bid, value, line, deal, ctx, "fallback")
 
     def _scored(self, idx: Index, bits: bytes, floor: int, first: bool, ctx: Context) -> int:
         """The generic path, for a model without a fused kernel: extract, score, pick."""
@@ -377,7 +286,7 @@ class Engine:
 
     # --- the response ----------------------------------------------------------------------------
 
-    def _respond(self, req: BidRequest, cur: str, rate: float, chosen: list[tuple[Imp, _Choice, str]],
+    def _respond(self, req: BidRequest, cur: str, rate: float, chosen: list[tuple[Imp, Choice, str]],
                  x: str) -> Outcome:
         writer = self._writer
         t = "1" if req.test == 1 else "0"
@@ -393,32 +302,3 @@ class Engine:
         self.stats.bids += 1
         return Outcome(200, writer.response(req.id, bids, cur))
 
-
-def _media(idx: Index, imp: Imp) -> list[tuple[str, int, list[int] | None, int, int]]:
-    """(format, lines that fit, blocked attributes, w, h) for each media type the imp offers."""
-    out = []
-    b = imp.banner
-    if b is not None:
-        if b.format:
-            sizes = [(f.w, f.h) for f in b.format]
-            if b.w and b.h:
-                sizes.insert(0, (b.w, b.h))
-            w, h = sizes[0]
-            mask = idx.any_of(idx.banner_size, sizes)
-        elif b.w and b.h:
-            w, h = b.w, b.h
-            mask = idx.banner_size.get((w, h), 0)
-        else:
-            w = h = mask = 0
-        out.append(("banner", mask, b.battr, w, h))
-    if imp.video is not None or imp.audio is not None:
-        for fmt, media in (("video", imp.video), ("audio", imp.audio)):
-            if media is not None and media.mimes:  # without mimes we cannot know what the player plays
-                mask = idx.media.get(fmt, 0) & idx.durations(media.minduration, media.maxduration)
-                mask &= idx.any_of(idx.mime, (m.lower() for m in media.mimes))
-                w = getattr(media, "w", None) or 0
-                h = getattr(media, "h", None) or 0
-                out.append((fmt, mask, media.battr, w, h))
-    if imp.native is not None and imp.native.request:  # no assets asked for: nothing we can render
-        out.append(("native", idx.media.get("native", 0), imp.native.battr, 0, 0))
-    return out

@@ -11,7 +11,7 @@ Kernels are numba ``@njit(cache=True)`` with a pure-Python reference twin that t
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import msgspec
 import numpy as np
@@ -67,7 +67,10 @@ class BestScorer(Scorer, Protocol):
     """A scorer with one fused kernel for the common path: candidates from the bitset, their values and
     the auction price (``pricing.price``) in one call. It must pick what ``pricing.extract``,
     ``values`` and ``pricing.pick`` pick together (the tests compare them); the engine uses ``best``
-    when a scorer has it, since each numba call costs about as much as the work it does here."""
+    when a scorer has it, since each numba call costs about as much as the work it does here. A scorer
+    whose values depend only on the format and device type may also offer a ``price_table``
+    (``PriceTable``), from which the engine's C step prices exactly as ``prior_best`` does, with no call
+    at all."""
 
     def best(self, bits: bytes, ctx: Context, floor: int, first_price: bool, shade: float,
              out: NDArray[np.int64]) -> int:
@@ -132,14 +135,22 @@ def prior_values_py(
 
 
 def prior_line_values(line_campaign: NDArray[np.int32], rates: NDArray[np.float64], value: NDArray[np.float64],
-                      inv_roas: NDArray[np.float64]) -> list[NDArray[np.float64]]:
-    """Per (format, device type), at ``fmt * N_DEVICE_TYPES + device type``: each line's value in micros
+                      inv_roas: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per (format, device type), in row ``fmt * N_DEVICE_TYPES + device type``: each line's value in micros
     of CPM before its cap, the product ``prior_values`` and ``pick`` compute, in the same order (so the
     same bits). Contiguous per context, so that a decision reads one array of lines, not four arrays by
     campaign: what a decision touches is what it misses in a cache the server's other work has cooled."""
     c = line_campaign
     v = rates[c] * value[c, None, None] * 1e9 * inv_roas[c, None, None]  # (lines, formats, device types)
-    return list(np.ascontiguousarray(v.reshape(len(c), len(FORMATS) * N_DEVICE_TYPES).T))
+    return np.ascontiguousarray(v.reshape(len(c), len(FORMATS) * N_DEVICE_TYPES).T)
+
+
+class PriceTable(NamedTuple):
+    """What a scorer offers when a line's value depends only on the format and device type: the C imp step
+    (``bidder/_imp.c``) then prices from it as ``prior_best`` does, without a call into the kernel."""
+
+    value: NDArray[np.float64]  # (formats x device types, lines): ``prior_line_values``
+    cap: NDArray[np.int64]  # (lines,): each line's campaign's max_cpm, micros
 
 
 @njit(cache=True, nogil=True)
@@ -171,7 +182,8 @@ def prior_best(
 
 
 class _PriorScorer:
-    __slots__ = ("_line_campaign", "_rates", "_value", "_explained", "_campaign_of", "_rows", "_line_cap", "_best")
+    __slots__ = ("_line_campaign", "_rates", "_value", "_explained", "_campaign_of", "_rows", "_line_cap", "_best",
+                 "price_table")
 
     def __init__(self, lines: Lines) -> None:
         self._line_campaign = lines.campaign
@@ -186,8 +198,10 @@ class _PriorScorer:
         self._explained = [[[(r, value[c]) for r in by_fmt] for by_fmt in rates[c]] for c in range(len(value))]
         self._campaign_of = lines.campaign.tolist()
         inv_roas, max_cpm = campaign_arrays(lines.campaigns)
-        self._rows = prior_line_values(self._line_campaign, self._rates, self._value, inv_roas)
+        table = prior_line_values(self._line_campaign, self._rates, self._value, inv_roas)
+        self._rows = list(table)
         self._line_cap = max_cpm[self._line_campaign]
+        self.price_table: PriceTable | None = PriceTable(table, self._line_cap)
         self._best = entry(prior_best, b"", self._rows[0], self._line_cap, 0, True, 0.5, np.zeros(2, dtype=np.int64))
 
     def values(self, cand: NDArray[np.int32], n: int, ctx: Context, out: NDArray[np.float64]) -> None:
