@@ -21,6 +21,7 @@ from bidder import fx
 from bidder._native import ImpStep
 from bidder.index import Index
 from bidder.openrtb import BidRequest, Imp
+from bidder.targeting import Rows
 from bidder.value import FORMATS, Context
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class ImpTables(NamedTuple):
     nwords: int
     nbytes: int  # the bytes of a bitset the model's kernel reads (``Index.nbytes``)
     open: int  # row: the lines of the open auction
-    media: tuple[int, int, int, int]  # row per format, in ``FORMATS`` order
+    media: tuple[int, ...]  # a row per format, in ``FORMATS`` order
     banner_size: dict[tuple[int, int], int]
     mime: dict[str, int]
     durations: tuple[tuple[int, int], ...]  # (creative duration, row)
@@ -63,22 +64,13 @@ class ImpTables(NamedTuple):
 
 
 def imp_tables(index: Index) -> ImpTables:
-    nwords = max(1, (index.n + 63) // 64)
-    rows: list[bytes] = []
-
-    def row(bits: int) -> int:
-        rows.append(bits.to_bytes(nwords * 8, "little"))
-        return len(rows) - 1
-
-    def table(t: dict[object, int]) -> dict[object, int]:
-        return {v: row(bits) for v, bits in t.items()}
-
-    fields = (
-        row(index.open), tuple(row(index.media.get(f, 0)) for f in FORMATS), table(index.banner_size),  # type: ignore[arg-type]
-        table(index.mime), tuple((d, row(bits)) for d, bits in index.duration.items()), table(index.attr),  # type: ignore[arg-type]
-        table(index.deal), table(index.seat), table(index.advertiser),  # type: ignore[arg-type]
-    )
-    return ImpTables(b"".join(rows), nwords, index.nbytes, *fields)  # type: ignore[arg-type]
+    rows = Rows(index.n)
+    open_, media = rows.row(index.open), tuple(rows.row(index.media.get(f, 0)) for f in FORMATS)
+    banner_size, mime, attr = rows.table(index.banner_size), rows.table(index.mime), rows.table(index.attr)
+    durations = tuple((d, rows.row(bits)) for d, bits in index.duration.items())
+    deal, seat, advertiser = rows.table(index.deal), rows.table(index.seat), rows.table(index.advertiser)
+    return ImpTables(rows.words(), rows.nwords, index.nbytes, open_, media, banner_size, mime, durations, attr,
+                     deal, seat, advertiser)
 
 
 def imp_best_py(e: Engine, req: BidRequest, imp: Imp, m: int, ctx: Context) -> tuple[Choice | None, str]:

@@ -10,15 +10,16 @@ costs one dictionary lookup and one pass over the words per dimension.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from bidder._native import RequestMask
 from bidder.index import Index, _Dim
 from bidder.openrtb import BidRequest, privacy
 from bidder.value import Context
 
-__all__ = ["RequestMask", "Tables", "request_mask_py", "tables"]
+__all__ = ["RequestMask", "Rows", "Tables", "request_mask_py", "tables"]
 
+K = TypeVar("K")
 Dim = tuple[int, dict[object, int]]  # (row of the lines a value nobody lists gets, value -> its row)
 
 
@@ -40,29 +41,43 @@ class Tables(NamedTuple):
     seat: dict[str, int]  # wseat, bseat
 
 
-def tables(index: Index) -> Tables:
-    nwords = max(1, (index.n + 63) // 64)
-    rows: list[bytes] = []
+class Rows:
+    """Bitsets laid out for the C side: each becomes one row of ``nwords`` little-endian 64-bit words,
+    numbered as it is added; ``words()`` joins them all."""
 
-    def row(bits: int) -> int:
-        rows.append(bits.to_bytes(nwords * 8, "little"))
-        return len(rows) - 1
+    def __init__(self, lines: int) -> None:
+        self.nwords = max(1, (lines + 63) // 64)
+        self._rows: list[bytes] = []
+
+    def row(self, bits: int) -> int:
+        self._rows.append(bits.to_bytes(self.nwords * 8, "little"))
+        return len(self._rows) - 1
+
+    def table(self, t: dict[K, int]) -> dict[K, int]:
+        """Value -> the row of its bitset."""
+        return {v: self.row(bits) for v, bits in t.items()}
+
+    def words(self) -> bytes:
+        return b"".join(self._rows)
+
+
+def tables(index: Index) -> Tables:
+    rows = Rows(index.n)
+    row = rows.row
 
     def dim(d: _Dim) -> Dim | None:
         if not d.by:
             return None
         return row(d.any), {v: row(d.any | bits) for v, bits in d.by.items()}
 
-    def table(t: dict[str, int]) -> dict[str, int]:
-        return {v: row(bits) for v, bits in t.items()}
-
     fields = (
         dim(index.country), dim(index.region), dim(index.device_type), dim(index.os),
         tuple(row(h) for h in index.hours) if index.hourly else None,
         row(index.inventory_any & index.category.any), bool(index.category.by),
-        table(index.creative_cat), table(index.advertiser), table(index.advertised_app), table(index.seat),
+        rows.table(index.creative_cat), rows.table(index.advertiser), rows.table(index.advertised_app),
+        rows.table(index.seat),
     )
-    return Tables(b"".join(rows), nwords, *fields)  # the rows, once every field has made its own
+    return Tables(rows.words(), rows.nwords, *fields)  # the rows, once every field has made its own
 
 
 def request_mask_py(idx: Index, req: BidRequest, now: float, live: int) -> tuple[int, Context]:

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
@@ -30,6 +30,7 @@ from bidder.stats import Stats
 from bidder.value import BestScorer, Context, Lines, PriorModel, Scorer, ValueModel
 from shield import CircuitBreaker, FakeClock, FallbackPricer, NullSink
 from tests.bidder.conftest import IAB, SECRET
+from tests.bidder.test_shield_path import Broken
 
 SIZES = [(300, 250), (728, 90), (320, 50)]
 MIMES = ["video/mp4", "VIDEO/WEBM", "audio/mpeg"]
@@ -60,30 +61,6 @@ class Generic:
 
         class S:
             def values(self, cand: NDArray[np.int32], n: int, ctx: Context, out: NDArray[np.float64]) -> None:
-                inner.values(cand, n, ctx, out)
-
-            def explain(self, line: int, ctx: Context) -> tuple[float, float]:
-                return inner.explain(line, ctx)
-
-        return S()
-
-
-class Failing(Generic):
-    """Fails after ``good`` calls: the breaker records it, and the fallback prices."""
-
-    version = "failing-1"
-
-    def __init__(self, good: int) -> None:
-        self.good = good
-
-    def bind(self, lines: Lines) -> Scorer:
-        inner, model = super().bind(lines), self
-
-        class S:
-            def values(self, cand: NDArray[np.int32], n: int, ctx: Context, out: NDArray[np.float64]) -> None:
-                if model.good <= 0:
-                    raise RuntimeError("model down")
-                model.good -= 1
                 inner.values(cand, n, ctx, out)
 
             def explain(self, line: int, ctx: Context) -> tuple[float, float]:
@@ -193,10 +170,10 @@ models = st.sampled_from(["prior", "prior", "fused", "generic", "0", "2"])  # a 
 
 def model_of(name: str) -> ValueModel:
     models = {"prior": PriorModel, "fused": Fused, "generic": Generic}
-    return models[name]() if name in models else Failing(int(name))
+    return models[name]() if name in models else Broken(int(name))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a loaded machine
 @given(cs=st.integers(1, 5).flatmap(lambda n: st.tuples(*(a_campaign(i) for i in range(n)))), r=request,
        model=models, observed=st.lists(st.sampled_from([0.5, 2.0, 4.0]), max_size=3), keep=st.integers(min_value=0),
        device_type=st.sampled_from([2, 4, 0, 8, 9, -1, 2**40]))
@@ -242,6 +219,7 @@ def test_wider_than_the_stack_buffer() -> None:
     assert answers[1][0] is not None and answers[2] == (None, "no_match")
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # each example builds an engine
 @given(amount=st.sampled_from([0.1, 0.7, 1.13, 2.675, 1e-7, 1e-6, 3.000001]) | st.floats(1e-9, 400.0),
        cur=st.sampled_from(["USD", "EUR", "JPY", "KRW"]))
 def test_floors_in_doubles_as_python_computes_them(amount: float, cur: str) -> None:

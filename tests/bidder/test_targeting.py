@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bidder._native import RequestMask
@@ -104,7 +104,7 @@ def answers(idx: Index, mask: RequestMask, req: BidRequest, now: float, live: in
     return mask.of(req, now, live), mask.of(req, now, live), request_mask_py(idx, req, now, live)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])  # a loaded machine is slow
 @given(cs=st.lists(st.integers(0, 10**6), min_size=1, max_size=6).flatmap(
     lambda seeds: st.tuples(*(a_campaign(i) for i in range(len(seeds))))),
        r=request, now=times, keep=st.integers(min_value=0))
