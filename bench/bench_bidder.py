@@ -127,10 +127,9 @@ def test_request_mask_python_twin(benchmark: Any, bidder_1k: Bidder) -> None:
 
 
 def _imp_args(b: Bidder) -> tuple[Any, ...]:
-    e = b.engine
-    req = e._decoder.decode(BANNER)
-    m, ctx = e._request_mask(req, e.wall(), e.index.live)
-    return e, req, req.imp[0], m, ctx
+    args = _mask_args(b)
+    m, ctx = b.engine._request_mask(*args)
+    return b.engine, args[0], args[0].imp[0], m, ctx
 
 
 def test_imp_step_c(benchmark: Any, bidder_1k: Bidder) -> None:

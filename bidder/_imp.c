@@ -108,6 +108,24 @@ and_row_of(const ImpStep *self, uint64_t *m, PyObject *table, PyObject *key)
 
 /* --- media: ``impstep.media``, one format at a time -------------------------------------------------- */
 
+/* A media type without a size: ``w = h = 0``. */
+static void
+no_size(PyObject **w, PyObject **h)
+{
+    *w = Py_NewRef(zero);
+    *h = Py_NewRef(zero);
+}
+
+/* ``*s = *s or 0`` */
+static int
+or_zero(PyObject **s)
+{
+    int t = truth(*s);
+    if (t == 0)
+        Py_SETREF(*s, Py_NewRef(zero));
+    return t < 0 ? -1 : 0;
+}
+
 /* The banner's lines into ``mask``, its size into ``*w``, ``*h`` (new references). */
 static int
 banner_mask(const ImpStep *self, PyObject *b, uint64_t *mask, PyObject **w, PyObject **h)
@@ -163,8 +181,7 @@ banner_mask(const ImpStep *self, PyObject *b, uint64_t *mask, PyObject **w, PyOb
         if (r >= 0)
             memcpy(mask, row(self, r), nw * sizeof *mask);
     } else {
-        *w = Py_NewRef(zero);
-        *h = Py_NewRef(zero);
+        no_size(w, h);
     }
     ok = 0;
 done:
@@ -178,11 +195,11 @@ done:
 /* A video's or audio's lines into ``mask`` (its format's, within its durations, playing one of its
  * ``mimes``), using ``tmp``; its size into ``*w``, ``*h``. */
 static int
-player_mask(const ImpStep *self, PyObject *media, int fmt, uint64_t *mask, uint64_t *tmp, PyObject **w,
-            PyObject **h)
+player_mask(const ImpStep *self, PyObject *media, PyObject *mimes, int fmt, uint64_t *mask, uint64_t *tmp,
+            PyObject **w, PyObject **h)
 {
     Py_ssize_t nw = self->nwords;
-    PyObject *lo = NULL, *hi = NULL, *mimes = NULL;
+    PyObject *lo = NULL, *hi = NULL;
     long long l, u = LLONG_MAX;
     int ok = -1;
     if ((lo = attr(media, A_MINDURATION)) == NULL || (hi = attr(media, A_MAXDURATION)) == NULL ||
@@ -200,28 +217,19 @@ player_mask(const ImpStep *self, PyObject *media, int fmt, uint64_t *mask, uint6
             for (Py_ssize_t k = 0; k < nw; k++)
                 mask[k] |= row(self, self->duration_rows[i])[k];
     and_words(mask, row(self, self->media[fmt]), nw);
-    if ((mimes = attr(media, A_MIMES)) == NULL || union_rows(self, tmp, mimes, self->mime, 0) < 0)
+    if (union_rows(self, tmp, mimes, self->mime, 0) < 0)
         goto done;
     and_words(mask, tmp, nw);
     if (fmt == F_VIDEO) {  /* audio has no size */
-        if ((*w = attr(media, A_W)) == NULL || (*h = attr(media, A_H)) == NULL)
+        if ((*w = attr(media, A_W)) == NULL || (*h = attr(media, A_H)) == NULL || or_zero(w) < 0 || or_zero(h) < 0)
             goto done;
-        for (PyObject **s = w; s != NULL; s = s == w ? h : NULL) {
-            int t = truth(*s);
-            if (t < 0)
-                goto done;
-            if (!t)
-                Py_SETREF(*s, Py_NewRef(zero));
-        }
     } else {
-        *w = Py_NewRef(zero);
-        *h = Py_NewRef(zero);
+        no_size(w, h);
     }
     ok = 0;
 done:
     Py_XDECREF(lo);
     Py_XDECREF(hi);
-    Py_XDECREF(mimes);
     return ok;
 }
 
@@ -253,9 +261,8 @@ offered(const ImpStep *self, PyObject *imp, int fmt, uint64_t *mask, uint64_t *t
         }
         if (fmt == F_NATIVE) {
             memcpy(mask, row(self, self->media[F_NATIVE]), self->nwords * sizeof *mask);
-            *w = Py_NewRef(zero);
-            *h = Py_NewRef(zero);
-        } else if (player_mask(self, media, fmt, mask, tmp, w, h) < 0) {
+            no_size(w, h);
+        } else if (player_mask(self, media, v, fmt, mask, tmp, w, h) < 0) {
             goto done;
         }
     }
@@ -407,31 +414,23 @@ table_best(const ImpStep *self, const uint64_t *mask, Py_ssize_t context, long l
     return best;
 }
 
-/* The model's line among ``mask`` (a new reference to an int, -1 for none) with, when it is priced here
- * from the table, its bid and value (``*here`` = 1); or NULL with an exception set. */
+/* The model's line among ``mask`` in context ``ctx`` (the price table's row ``context``), a new reference
+ * to an int (-1 for none), with its bid and value when it was priced here from the table (``*here`` =
+ * 1); or NULL with an exception set. */
 static PyObject *
 model_line(ImpStep *self, PyObject *engine, const uint64_t *mask, PyObject **bits, PyObject *floor,
-           PyObject *first, PyObject *ctx, int *here, long long *bid, long long *value)
+           PyObject *first, PyObject *ctx, Py_ssize_t context, int *here, long long *bid, long long *value)
 {
     PyObject *shade = attr(engine, A_SHADE), *kernel = NULL, *line = NULL;
     if (shade == NULL)
         return NULL;
     if (self->priced_here) {
-        PyObject *fmt = attr(ctx, A_FMT), *d = fmt ? attr(ctx, A_DEVICE_TYPE) : NULL;
-        long long f = fmt ? PyLong_AsLongLong(fmt) : -1, dt = d ? PyLong_AsLongLong(d) : -1;
         long long fl = PyLong_AsLongLong(floor);
         double sh = PyFloat_AsDouble(shade);
         int fp = PyObject_IsTrue(first);
-        Py_XDECREF(fmt);
-        Py_XDECREF(d);
         if (!PyErr_Occurred() && fp >= 0) {
-            Py_ssize_t row = f * N_DEVICE_TYPES + (dt >= 0 && dt < N_DEVICE_TYPES ? dt : 0);
-            if (f < 0 || row >= self->value.shape[0]) {
-                PyErr_Format(PyExc_ValueError, "ImpStep: no price table row for format %lld", f);
-            } else {
-                *here = 1;
-                line = PyLong_FromSsize_t(table_best(self, mask, row, fl, fp, sh, bid, value));
-            }
+            *here = 1;
+            line = PyLong_FromSsize_t(table_best(self, mask, context, fl, fp, sh, bid, value));
         }
     } else if ((*bits = PyBytes_FromStringAndSize((const char *)mask, self->nbytes)) != NULL &&
                (kernel = attr(engine, A_BEST)) != NULL) {  /* the words are little-endian: ``to_bytes`` */
@@ -458,7 +457,7 @@ model_line(ImpStep *self, PyObject *engine, const uint64_t *mask, PyObject **bit
  * its bid in ``*bid``, or -1 with an exception set. */
 static int
 price(ImpStep *self, PyObject *engine, const uint64_t *mask, PyObject *floor, PyObject *first, PyObject *ctx,
-      PyObject *deal, PyObject **choice, long long *bid)
+      Py_ssize_t context, PyObject *deal, PyObject **choice, long long *bid)
 {
     *choice = NULL;
     if (!any_words(mask, self->nwords))
@@ -473,7 +472,7 @@ price(ImpStep *self, PyObject *engine, const uint64_t *mask, PyObject *floor, Py
     if (t) {
         if ((mono = attr(engine, A_MONO)) == NULL || (t0 = PyObject_CallNoArgs(mono)) == NULL)
             goto done;
-        line = model_line(self, engine, mask, &bits, floor, first, ctx, &here, bid, &value);
+        line = model_line(self, engine, mask, &bits, floor, first, ctx, context, &here, bid, &value);
         if (line == NULL) {  /* a failing model is the breaker's business, not the exchange's */
             if (!PyErr_ExceptionMatches(PyExc_Exception))
                 goto done;
@@ -561,7 +560,7 @@ consider(Best *best, PyObject *got, long long bid)
  * scratch. */
 static int
 price_deals(ImpStep *self, PyObject *engine, PyObject *req, PyObject *rates, PyObject *deals, const uint64_t *mm,
-            uint64_t *dm, uint64_t *tmp, PyObject *c, Best *best)
+            uint64_t *dm, uint64_t *tmp, PyObject *c, Py_ssize_t context, Best *best)
 {
     Py_ssize_t nw = self->nwords;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(deals); i++) {
@@ -606,7 +605,7 @@ price_deals(ImpStep *self, PyObject *engine, PyObject *req, PyObject *rates, PyO
             if (at == NULL)
                 goto next;
         }
-        if (price(self, engine, dm, floor, is_int(at, 1) ? Py_True : Py_False, c, id, &got, &bid) < 0)
+        if (price(self, engine, dm, floor, is_int(at, 1) ? Py_True : Py_False, c, context, id, &got, &bid) < 0)
             goto next;
         if (got != NULL) {
             if (is_int(at, 3)) {  /* fixed-price deal: the price is the floor */
@@ -657,10 +656,21 @@ ImpStep_best(ImpStep *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *rates = NULL, *pmp = NULL, *deals = NULL, *open_floor = NULL, *first = NULL, *result = NULL;
     PyObject *w = NULL, *h = NULL, *battr = NULL, *c = NULL, *got = NULL;
     Best best = {NULL, 0, s_no_match};
+    Py_ssize_t device = 0;  /* the price table's device type: 0 (unknown) for any outside it */
     int private = 0, t;
 
     if (words_of(args[3], m, nw) < 0 || (rates = attr(engine, A_RATES)) == NULL || (pmp = attr(imp, A_PMP)) == NULL)
         goto done;
+    if (self->priced_here) {
+        PyObject *d = attr(ctx, A_DEVICE_TYPE);
+        int overflow;
+        long long v = d == NULL ? -1 : PyLong_AsLongLongAndOverflow(d, &overflow);
+        Py_XDECREF(d);
+        if (v == -1 && PyErr_Occurred())
+            goto done;
+        if (!overflow && v >= 0 && v < N_DEVICE_TYPES)
+            device = (Py_ssize_t)v;
+    }
     if (!PyDict_Check(rates)) {
         PyErr_SetString(PyExc_TypeError, "ImpStep: the engine's rates must be a dict");
         goto done;
@@ -709,6 +719,7 @@ ImpStep_best(ImpStep *self, PyObject *const *args, Py_ssize_t nargs)
         }
         if (!any_words(mm, nw))
             goto next;
+        Py_ssize_t context = fmt * N_DEVICE_TYPES + device;
         PyObject *f = PyLong_FromLong(fmt);
         if (f == NULL)
             goto done;
@@ -724,7 +735,7 @@ ImpStep_best(ImpStep *self, PyObject *const *args, Py_ssize_t nargs)
                 long long bid;
                 memcpy(dm, mm, nw * sizeof *dm);
                 and_words(dm, row(self, self->open), nw);
-                if (price(self, engine, dm, open_floor, first, c, Py_None, &got, &bid) < 0)
+                if (price(self, engine, dm, open_floor, first, c, context, Py_None, &got, &bid) < 0)
                     goto done;
                 if (got != NULL)
                     consider(&best, got, bid);
@@ -733,7 +744,7 @@ ImpStep_best(ImpStep *self, PyObject *const *args, Py_ssize_t nargs)
                 got = NULL;
             }
         }
-        if (deals != NULL && price_deals(self, engine, req, rates, deals, mm, dm, tmp, c, &best) < 0)
+        if (deals != NULL && price_deals(self, engine, req, rates, deals, mm, dm, tmp, c, context, &best) < 0)
             goto done;
     next:
         Py_CLEAR(w);

@@ -10,7 +10,7 @@ const char *const attr_names[ATTR_N] = {
     "banner", "format", "w", "h", "video", "audio", "native", "mimes", "minduration", "maxduration", "battr",
     "request", "pmp", "deals", "private_auction", "bidfloor", "bidfloorcur", "at", "wadomain",
     "index", "breaker", "allow", "record_success", "record_failure", "_best", "_out", "_shade", "_mono", "stats",
-    "decisions", "_scored", "_fallback", "rates", "fmt", "device_type",
+    "decisions", "_scored", "_fallback", "rates", "device_type",
 };
 PyObject *interned[ATTR_N];
 PyObject *empty, *zero;
