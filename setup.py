@@ -5,7 +5,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension("bidder._native",
-                  ["bidder/_native.c", "bidder/_writer.c", "bidder/_objects.c", "bidder/_targeting.c", "bidder/_imp.c"],
+                  ["bidder/_native.c", "bidder/_writer.c", "bidder/_objects.c", "bidder/_targeting.c",
+                   "bidder/_imp.c", "bidder/_admit.c"],
                   depends=["bidder/_native.h"], libraries=["crypto"],
                   extra_compile_args=["-O2", "-Wall", "-Wextra"]),
     ],

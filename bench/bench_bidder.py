@@ -2,7 +2,8 @@
 
 Run: python3 -m pytest bench/bench_bidder.py --benchmark-only -p no:cacheprovider
 ``test_response_*``: one bid's response, signed notice URLs included, in C against its Python twin;
-``test_request_mask_*``: the request-level mask, likewise; ``test_imp_step_*``: the imp step, likewise.
+``test_request_mask_*``: the request-level mask, likewise; ``test_imp_step_*``: the imp step, likewise;
+``test_admit_*``: the budget gate's admission of the winner (its pacer and reservation), likewise.
 Targets (issue 2): with 1,000 campaigns (about 5% match) median <= 15 us, p99 <= 40 us; 10,000 reported.
 ``test_baseline_msgspec_roundtrip`` decodes and encodes the same bytes generically: the least any
 bytes-to-bytes answer costs here, measured in the same run to read the others against.
@@ -10,6 +11,7 @@ bytes-to-bytes answer costs here, measured in the same run to read the others ag
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 from collections.abc import Iterator
@@ -142,3 +144,21 @@ def test_imp_step_c(benchmark: Any, bidder_1k: Bidder) -> None:
 
 def test_imp_step_python_twin(benchmark: Any, bidder_1k: Bidder) -> None:
     benchmark.pedantic(imp_best_py, args=_imp_args(bidder_1k), rounds=20_000, warmup_rounds=1_000)
+
+
+def _admit(b: Bidder, admit: Any) -> Any:
+    """One admission of the banner's winner, as the engine makes it: each call reserves its cost again."""
+    e = b.engine
+    best, _ = e._imp_step(*_imp_args(b))
+    assert best is not None
+    ci, key, micros = e._line_campaign[best.line], int(e.wall()) + e.settings.bid_ttl, best.bid // 1000
+    serials = itertools.count(1 << 40)
+    return lambda: admit(ci, key, micros, next(serials))
+
+
+def test_admit_c(benchmark: Any, bidder_1k: Bidder) -> None:
+    benchmark.pedantic(_admit(bidder_1k, bidder_1k.budget.admit), rounds=20_000, warmup_rounds=1_000)
+
+
+def test_admit_python_twin(benchmark: Any, bidder_1k: Bidder) -> None:
+    benchmark.pedantic(_admit(bidder_1k, bidder_1k.budget.admit_py), rounds=20_000, warmup_rounds=1_000)

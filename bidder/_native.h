@@ -24,6 +24,7 @@ extern PyTypeObject HmacType;
 extern PyTypeObject WriterType;       /* _writer.c */
 extern PyTypeObject RequestMaskType;  /* _targeting.c */
 extern PyTypeObject ImpStepType;      /* _imp.c */
+extern PyTypeObject AdmitType;        /* _admit.c */
 
 /* The first 16 bytes of HMAC-SHA256(key, msg) in base64url, into out[SIG_CHARS]. */
 void hmac_sign(const Hmac *self, const char *msg, size_t len, char *out);

@@ -6,6 +6,7 @@ from bidder.index import Index
 from bidder.openrtb import BidRequest, Imp, Privacy
 from bidder.targeting import Tables
 from bidder.value import Context, PriceTable
+from shield import Group, Holds, Pacer
 
 class Hmac:
     """HMAC-SHA256 with the keyed states computed once (``bidder/_native.c``)."""
@@ -41,3 +42,14 @@ class ImpStep:
                  choice: type[Choice], replace: Callable[..., Context],
                  price_table: PriceTable | None = None) -> None: ...
     def best(self, engine: Engine, req: BidRequest, imp: Imp, m: int, ctx: Context) -> tuple[Choice | None, str]: ...
+
+class Admit:
+    """The budget gate's admission (``bidder/_admit.c``; its Python twin is
+    ``bidder.budget.BudgetGate.admit_py``)."""
+
+    fast: int  # reservations held in C rather than by the Python methods
+
+    def __init__(self, pacers: list[Pacer | None], groups: list[Group], holds: Holds, rng: Callable[[], float],
+                 refused: Callable[[int], str]) -> None: ...
+    def __call__(self, campaign: int, key: int, micros: int, serial: int) -> str | None: ...
+    def hold(self, group: Group, key: int, amount: int, serial: int) -> bool: ...

@@ -21,6 +21,7 @@ import os
 import random
 from collections.abc import Callable, Mapping
 
+from bidder._native import Admit
 from bidder.index import Index
 from bidder.settings import parse_amounts
 from shield import (
@@ -51,7 +52,7 @@ def parse_platform_budgets(spec: str) -> dict[str, int]:
 class BudgetGate:
     __slots__ = (
         "_booked", "_booked_last_day", "_budgets", "_by_id", "_clock", "_group", "_holds", "_index", "_pacer_of",
-        "_pacers", "_platform_caps", "_rng", "_total", "prefix",
+        "_pacers", "_platform_caps", "_rng", "_total", "admit", "prefix",
     )
 
     def __init__(
@@ -80,6 +81,12 @@ class BudgetGate:
         self._pacer_of: list[Pacer | None] = []
         self._total: list[BudgetManager] = []
         self._index: Index | None = None
+        self.admit = self._admission()
+
+    def _admission(self) -> Admit:
+        """``admit(campaign, key, micros, serial)``, the twin of ``admit_py`` in C (``bidder/_admit.c``),
+        over the current campaigns' budgets."""
+        return Admit(self._pacer_of, self._group, self._holds, self._rng, self._refused)
 
     def bind(self, index: Index) -> None:
         """Adopt a newly built index: budgets follow the campaigns' current settings."""
@@ -122,18 +129,23 @@ class BudgetGate:
             self._by_id[c.id] = ([*(g for g in seen if g != group), group], pacer)
         self._group, self._pacer_of, self._total = groups, pacers, totals
         self._index = index
+        self.admit = self._admission()
         for ci, total in enumerate(totals):
             if not total.can_spend(1) and total.stats().spend >= total.max_budget:
                 index.live &= ~index.campaign_lines[ci]
 
-    def admit(self, campaign: int, key: int, micros: int, serial: int) -> str | None:
-        """Reserve a bid's cost under ``key`` (its expiry second); None when admitted, else the no-bid
-        reason ("pacing" or "budget"). ``serial``: the number its bid id ends with, in hex."""
+    def admit_py(self, campaign: int, key: int, micros: int, serial: int) -> str | None:
+        """``admit`` in Python: reserve a bid's cost under ``key`` (its expiry second); None when admitted,
+        else the no-bid reason ("pacing" or "budget"). ``serial``: the number its bid id ends with, in hex."""
         pacer = self._pacer_of[campaign]
         if pacer is not None and not pacer.allow(self._rng()):
             return "pacing"
         if self._holds.reserve(self._group[campaign], key, micros, serial):
             return None
+        return self._refused(campaign)
+
+    def _refused(self, campaign: int) -> str:
+        """A bid the budgets refused: "budget"."""
         total = self._total[campaign]
         if total.stats().spend >= total.max_budget and self._index is not None:
             # Spent for good (not merely held by reservations): stop considering its lines at all.
