@@ -189,9 +189,9 @@ hold_here(PyObject *holds, PyObject *group, long long key, long long amount, PyO
     PyObject *held = SLOT(slot, slot_l, S_HELD);
     if (held == NULL || !PyDict_CheckExact(held) || amount > (LLONG_MAX >> 32))
         return 0;
-    int free = free_lock(SLOT(holds, holds_l, H_LOCK));
-    if (free <= 0)
-        return free;
+    int unlocked = free_lock(SLOT(holds, holds_l, H_LOCK));
+    if (unlocked <= 0)
+        return unlocked;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *m = PyTuple_GET_ITEM(group, i);
         for (Py_ssize_t j = 0; j < i; j++)
@@ -199,8 +199,8 @@ hold_here(PyObject *holds, PyObject *group, long long key, long long amount, PyO
                 goto done;  /* a budget twice in a group: held twice, one after the other */
         long long max;
         PyObject *alerted = SLOT(m, manager_l, M_ALERTED);
-        if ((free = free_lock(SLOT(m, manager_l, M_LOCK))) <= 0) {
-            rc = free;
+        if ((unlocked = free_lock(SLOT(m, manager_l, M_LOCK))) <= 0) {
+            rc = unlocked;
             goto done;
         }
         int due = at_or_past(nows[i], SLOT(m, manager_l, M_NEXT_EVENT));
@@ -237,7 +237,7 @@ hold_here(PyObject *holds, PyObject *group, long long key, long long amount, PyO
             Py_SETREF(SLOT(h[i].manager, manager_l, hold_slots[k]), h[i].v[k]);
             h[i].v[k] = NULL;
         }
-    Py_SETREF(SLOT(slot, slot_l, S_LAST), Py_NewRef(nows[n]));
+    Py_XSETREF(SLOT(slot, slot_l, S_LAST), Py_NewRef(nows[n]));
     if (first < 0)
         Py_SETREF(SLOT(slot, slot_l, S_FIRST), Py_NewRef(serial));
     rc = 1;
@@ -302,7 +302,7 @@ static int
 allow(PyObject *pacer, PyObject *u)
 {
     if (Py_IS_TYPE(pacer, pacer_l.type) && PyFloat_CheckExact(u)) {
-        PyObject *clock = SLOT(pacer, pacer_l, P_TIME), *rate = SLOT(pacer, pacer_l, P_RATE);
+        PyObject *clock = SLOT(pacer, pacer_l, P_TIME);
         if (clock == NULL)
             goto python;
         PyObject *now = PyObject_CallNoArgs(clock);
@@ -312,7 +312,7 @@ allow(PyObject *pacer, PyObject *u)
         Py_DECREF(now);
         if (due < 0 && PyErr_Occurred())
             return -1;
-        rate = SLOT(pacer, pacer_l, P_RATE);  /* read after the clock, which may have run Python */
+        PyObject *rate = SLOT(pacer, pacer_l, P_RATE);  /* after the clock, which may have run Python */
         if (due == 0 && rate != NULL && PyFloat_CheckExact(rate))
             return PyFloat_AS_DOUBLE(u) < PyFloat_AS_DOUBLE(rate);
     }

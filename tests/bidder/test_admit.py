@@ -41,9 +41,7 @@ class Twins:
         self.sinks = [MemorySink() for _ in range(2)]
         self.c, self.py = (BudgetGate(clock, sink, {}, {}, platform_caps, TTL, random.Random(seed).random)
                            for clock, sink in zip(self.clocks, self.sinks, strict=True))
-        self.indexes = [Index(campaigns(*camps), "seat"), Index(campaigns(*camps), "seat")]
-        self.c.bind(self.indexes[0])
-        self.py.bind(self.indexes[1])
+        self.rebind()
         self.serials = itertools.count(1)
         self.bids: list[tuple[str, int, int, int]] = []  # campaign id, serial, key, micros reserved
 
@@ -72,7 +70,8 @@ class Twins:
             clock.advance(seconds)
 
     def rebind(self) -> None:
-        self.indexes = [Index(campaigns(*self.camps), "seat"), Index(campaigns(*self.camps), "seat")]
+        """Both gates adopt new indexes of the same campaigns, as a campaign reload does."""
+        self.indexes = [Index(campaigns(*self.camps), "seat") for _ in range(2)]
         self.c.bind(self.indexes[0])
         self.py.bind(self.indexes[1])
 
