@@ -84,6 +84,7 @@ class BudgetStats(msgspec.Struct, frozen=True):
 
 
 class BudgetManager:
+    # bidder/_admit.c reads and writes some of these slots by name (see its manager_names): keep them slots.
     __slots__ = (
         "_accepted", "_alert_at", "_alert_level", "_alerted", "_booked", "_bucket_seconds", "_buckets", "_clock",
         "_commits", "_expired", "_expiry", "_head", "_held", "_held_count", "_idx", "_k", "_late", "_late_micros",

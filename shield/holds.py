@@ -54,6 +54,7 @@ class _Slot:
 
 
 class Holds:
+    # bidder/_admit.c reads and writes some of these slots, and _Slot's, by name: keep them slots.
     __slots__ = ("_expiry", "_gone", "_key", "_lock", "_now", "_slot", "_slot_seconds", "_slots")
 
     def __init__(self, clock: Clock | None = None, *, expiry_seconds: float = 600.0, slot_seconds: int = 10) -> None:

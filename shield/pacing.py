@@ -36,6 +36,7 @@ class PacerStats(msgspec.Struct, frozen=True):
 
 
 class Pacer:
+    # bidder/_admit.c reads _time, _next_update and _rate by name: keep them slots.
     __slots__ = (
         "_abs_slot", "_budget", "_clock", "_day", "_day_spend", "_down", "_lock", "_min_rate", "_mode",
         "_next_update", "_offset", "_plan", "_rate", "_slot", "_slot_spend", "_slots_per_day", "_time", "_up",
