@@ -153,11 +153,7 @@ at_or_past(PyObject *a, PyObject *b)
 
 /* --- the reservation --------------------------------------------------------------------------------- */
 
-/* What ``BudgetManager.hold`` would set on one budget. */
-typedef struct {
-    PyObject *manager;
-    PyObject *v[5];  /* total, reserved, held, held_count, accepted */
-} Hold;
+/* The slots ``BudgetManager.hold`` sets, in the order ``hold_here`` makes their new values. */
 static const int hold_slots[5] = {M_TOTAL, M_RESERVED, M_HELD, M_HELD_COUNT, M_ACCEPTED};
 
 /* The new value of ``manager``'s slot ``i``: its int plus ``d``; NULL when it is not an int that fits
@@ -178,10 +174,10 @@ static int
 hold_here(PyObject *holds, PyObject *group, long long key, long long amount, PyObject *serial, PyObject **nows)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(group);
-    Hold h[MAX_GROUP];
-    int rc = 0, made = 0;
+    PyObject *v[MAX_GROUP][5] = {{NULL}};  /* each budget's new values of ``hold_slots`` */
+    int rc = 0;
     PyObject *slot = SLOT(holds, holds_l, H_SLOT), *sum = NULL;
-    long long slot_seconds, current, first, before = 0, alert_level;
+    long long slot_seconds, current, first, before = 0;
     if (!ll_of(SLOT(holds, holds_l, H_SLOT_SECONDS), &slot_seconds) || slot_seconds < 1 ||
         !ll_of(SLOT(holds, holds_l, H_KEY), &current) || key / slot_seconds != current ||
         slot == NULL || !Py_IS_TYPE(slot, slot_l.type) || !ll_of(SLOT(slot, slot_l, S_FIRST), &first))
@@ -197,8 +193,6 @@ hold_here(PyObject *holds, PyObject *group, long long key, long long amount, PyO
         for (Py_ssize_t j = 0; j < i; j++)
             if (PyTuple_GET_ITEM(group, j) == m)
                 goto done;  /* a budget twice in a group: held twice, one after the other */
-        long long max;
-        PyObject *alerted = SLOT(m, manager_l, M_ALERTED);
         if ((unlocked = free_lock(SLOT(m, manager_l, M_LOCK))) <= 0) {
             rc = unlocked;
             goto done;
@@ -208,16 +202,16 @@ hold_here(PyObject *holds, PyObject *group, long long key, long long amount, PyO
             rc = due < 0 && PyErr_Occurred() ? -1 : 0;
             goto done;
         }
-        h[i].manager = m;
-        for (int k = 0; k < 5; k++)
-            h[i].v[k] = NULL;
-        made = (int)i + 1;
-        if ((h[i].v[0] = plus(m, M_TOTAL, amount)) == NULL || !ll_of(SLOT(m, manager_l, M_MAX), &max) ||
-            PyLong_AsLongLong(h[i].v[0]) > max || !ll_of(SLOT(m, manager_l, M_ALERT_LEVEL), &alert_level) ||
-            (alerted != Py_True && (alerted != Py_False || PyLong_AsLongLong(h[i].v[0]) >= alert_level)) ||
-            (h[i].v[1] = plus(m, M_RESERVED, amount)) == NULL || (h[i].v[2] = plus(m, M_HELD, amount)) == NULL ||
-            (h[i].v[3] = plus(m, M_HELD_COUNT, 1)) == NULL || (h[i].v[4] = plus(m, M_ACCEPTED, 1)) == NULL) {
-            rc = PyErr_Occurred() ? -1 : 0;  /* refused, alerting, or not plain ints: Python's to do */
+        long long total, max, alert_level;
+        PyObject *alerted = SLOT(m, manager_l, M_ALERTED);
+        if (!ll_of(SLOT(m, manager_l, M_TOTAL), &total) || total > LLONG_MAX - amount ||
+            !ll_of(SLOT(m, manager_l, M_MAX), &max) || !ll_of(SLOT(m, manager_l, M_ALERT_LEVEL), &alert_level) ||
+            (total += amount) > max || (alerted != Py_True && (alerted != Py_False || total >= alert_level)))
+            goto done;  /* refused, alerting, or not plain ints: Python's to do */
+        if ((v[i][0] = PyLong_FromLongLong(total)) == NULL || (v[i][1] = plus(m, M_RESERVED, amount)) == NULL ||
+            (v[i][2] = plus(m, M_HELD, amount)) == NULL || (v[i][3] = plus(m, M_HELD_COUNT, 1)) == NULL ||
+            (v[i][4] = plus(m, M_ACCEPTED, 1)) == NULL) {
+            rc = PyErr_Occurred() ? -1 : 0;
             goto done;
         }
     }
@@ -234,17 +228,17 @@ hold_here(PyObject *holds, PyObject *group, long long key, long long amount, PyO
     }
     for (Py_ssize_t i = 0; i < n; i++)
         for (int k = 0; k < 5; k++) {
-            Py_SETREF(SLOT(h[i].manager, manager_l, hold_slots[k]), h[i].v[k]);
-            h[i].v[k] = NULL;
+            Py_SETREF(SLOT(PyTuple_GET_ITEM(group, i), manager_l, hold_slots[k]), v[i][k]);
+            v[i][k] = NULL;
         }
     Py_XSETREF(SLOT(slot, slot_l, S_LAST), Py_NewRef(nows[n]));
     if (first < 0)
         Py_SETREF(SLOT(slot, slot_l, S_FIRST), Py_NewRef(serial));
     rc = 1;
 done:
-    for (int i = 0; i < made; i++)
+    for (Py_ssize_t i = 0; i < n; i++)
         for (int k = 0; k < 5; k++)
-            Py_XDECREF(h[i].v[k]);
+            Py_XDECREF(v[i][k]);
     Py_XDECREF(sum);
     return rc;
 }
