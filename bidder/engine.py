@@ -14,6 +14,7 @@ computed when they load.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable
@@ -48,9 +49,13 @@ class Outcome(NamedTuple):
 
 
 NO_BID = Outcome(204, b"")
+BAD_REQUEST = Outcome(400, b"")
+# ``Outcome(200, body)`` runs the named tuple's ``__new__``, a Python function; this makes the same
+# tuple in C, once per bid.
+_outcome = functools.partial(tuple.__new__, Outcome)
 # How many campaigns may step aside (pacing, budget) for one imp before it goes unbid.
 MAX_ADMISSIONS = 4
-BAD_REQUEST = Outcome(400, b"")
+_ADMISSIONS = range(MAX_ADMISSIONS)  # built once: the loop over it runs per imp
 
 
 class Prepared(msgspec.Struct, frozen=True):
@@ -72,7 +77,8 @@ class Prepared(msgspec.Struct, frozen=True):
 
 class Engine:
     __slots__ = (
-        "_best", "_campaign_stats", "_cand", "_decoder", "_encoder", "_fallback_scale", "_id_prefix", "_ids",
+        "_best", "_campaign_stats", "_cand", "_decoder", "_encoder", "_expiry", "_expiry_text", "_fallback_scale",
+        "_id_prefix", "_ids",
         "_imp_step", "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out", "_request_mask", "_shade",
         "_vals", "_writer",
         "breaker", "budget", "campaigns", "fallback", "index", "model", "rates", "scorer", "settings", "signer",
@@ -106,6 +112,7 @@ class Engine:
         self._lax = msgspec.json.Decoder(BidRequest, strict=False)
         self._encoder = msgspec.json.Encoder()
         self._ids = itertools.count(1)
+        self._expiry, self._expiry_text = 0, "0"
         self._id_prefix = budget.prefix  # bid ids stay unique across restarts and workers
         self.load(campaigns)
 
@@ -217,26 +224,27 @@ class Engine:
         expiry = int(now) + self.settings.bid_ttl  # also the key its reservation is held under
         chosen: list[tuple[Imp, Choice, str]] = []
         for imp in req.imp:
-            got, why = self._admitted(idx, req, imp, m, ctx, None if test else expiry, rate)
-            if got is not None:
-                chosen.append((imp, *got))
-            elif reason == "no_match":
+            why = self._choose(chosen, idx, req, imp, m, ctx, None if test else expiry, rate)
+            if why and reason == "no_match":
                 reason = why
         if not chosen:
             stats.no_bid[reason] += 1
             return NO_BID
-        return self._respond(req, cur, rate, chosen, str(expiry))
+        if expiry != self._expiry:  # the same for every bid in a second
+            self._expiry, self._expiry_text = expiry, str(expiry)
+        return self._respond(req, cur, rate, chosen, self._expiry_text)
 
-    def _admitted(self, idx: Index, req: BidRequest, imp: Imp, m: int, ctx: Context,
-                  expiry: int | None, rate: float) -> tuple[tuple[Choice, str] | None, str]:
-        """The imp's best choice whose campaign could reserve its cost under ``expiry`` (the bid's; None
-        for test traffic, which is bid but never booked, so reserves nothing), with its bid id, else the
-        reason for no bid. A campaign refused by its budget or pacer steps aside for the next best."""
+    def _choose(self, chosen: list[tuple[Imp, Choice, str]], idx: Index, req: BidRequest, imp: Imp, m: int,
+                ctx: Context, expiry: int | None, rate: float) -> str:
+        """Append to ``chosen`` the imp's best choice whose campaign could reserve its cost under ``expiry``
+        (the bid's; None for test traffic, which is bid but never booked, so reserves nothing), with its
+        bid id, and return ""; else return the reason for no bid. A campaign refused by its budget or
+        pacer steps aside for the next best."""
         why = "no_match"
-        for _ in range(MAX_ADMISSIONS):
+        for _ in _ADMISSIONS:
             best, found = self._imp_step(self, req, imp, m, ctx)
             if best is None:
-                return None, why if why != "no_match" else found
+                return why if why != "no_match" else found
             ci = self._line_campaign[best.line]
             serial = next(self._ids)
             refused = None
@@ -247,11 +255,12 @@ class Engine:
             if refused is None:
                 if best.source == "ai":
                     self.fallback.observe(best.value / 1e6)
-                return (best, f"{self._id_prefix}{serial:x}"), ""
+                chosen.append((imp, best, f"{self._id_prefix}{serial:x}"))
+                return ""
             self._campaign_stats[ci].no_bid[refused] += 1
             why = refused
             m &= ~idx.campaign_lines[ci]
-        return None, why
+        return why
 
     def _currency(self, wanted: list[str]) -> str | None:
         for c in wanted:
@@ -300,5 +309,5 @@ class Engine:
             self._campaign_stats[ci].bids += 1
             bids.append((ci, writer.bid(bid_id, imp.id, line, price, cur, x, t, ch.deal, ch.value, p, ltv, ch.source)))
         self.stats.bids += 1
-        return Outcome(200, writer.response(req.id, bids, cur))
+        return _outcome((200, writer.response(req.id, bids, cur)))
 

@@ -106,6 +106,17 @@ def test_late_billing_after_expiry_is_still_booked(make_bidder, wall) -> None:
     assert b.stats.campaigns[bid["cid"]].spend == 1000
 
 
+def test_each_bid_expires_bid_ttl_after_its_own_second(make_bidder, wall) -> None:
+    b = make_bidder()
+    expiries = []
+    for step in (0.0, 0.4, 0.7, 5.0):  # within one second, then into later ones
+        wall.t += step
+        bid = bid_once(b)
+        expiries.append(int(dict(kv.split("=", 1) for kv in urlsplit(bid["burl"]).query.split("&"))["x"]))
+        assert expiries[-1] == int(wall.t) + b.settings.bid_ttl
+    assert len(set(expiries)) > 1
+
+
 def test_notice_older_than_retention_is_refused(make_bidder, wall) -> None:
     b = make_bidder()
     bid = bid_once(b)
