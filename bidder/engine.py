@@ -77,10 +77,9 @@ class Prepared(msgspec.Struct, frozen=True):
 
 class Engine:
     __slots__ = (
-        "_best", "_campaign_stats", "_cand", "_decoder", "_encoder", "_expiry", "_expiry_text", "_fallback_scale",
-        "_id_prefix", "_ids",
-        "_imp_step", "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out", "_request_mask", "_shade",
-        "_vals", "_writer",
+        "_best", "_bid_id", "_campaign_stats", "_cand", "_decoder", "_encoder", "_expiry", "_expiry_text",
+        "_fallback_scale", "_ids", "_imp_step", "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out",
+        "_request_mask", "_shade", "_vals", "_writer",
         "breaker", "budget", "campaigns", "fallback", "index", "model", "rates", "scorer", "settings", "signer",
         "stats", "wall", "win_markup",
     )
@@ -113,7 +112,9 @@ class Engine:
         self._encoder = msgspec.json.Encoder()
         self._ids = itertools.count(1)
         self._expiry, self._expiry_text = 0, "0"
-        self._id_prefix = budget.prefix  # bid ids stay unique across restarts and workers
+        # A bid id is the gate's prefix (unique across restarts and workers) and the serial in hex; a
+        # format with the prefix in it makes one in a third less time than an f-string.
+        self._bid_id = budget.prefix.replace("%", "%%") + "%x"
         self.load(campaigns)
 
     # --- state -----------------------------------------------------------------------------------
@@ -255,7 +256,7 @@ class Engine:
             if refused is None:
                 if best.source == "ai":
                     self.fallback.observe(best.value / 1e6)
-                chosen.append((imp, best, f"{self._id_prefix}{serial:x}"))
+                chosen.append((imp, best, self._bid_id % serial))
                 return ""
             self._campaign_stats[ci].no_bid[refused] += 1
             why = refused
