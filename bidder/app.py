@@ -131,7 +131,10 @@ class App:
                 except TooLarge:
                     await _send(send, 413, [], b"")
                     return
-            gz = encoding is not None and b"gzip" in encoding or b"gzip=1" in scope.get("query_string", b"")
+            # Prebid's ``?gzip=1``, looked for only when there is a query: ``b"..." in bytes`` costs some 2,000
+            # instructions on CPython 3.11, which tries the needle as an int first and formats the error it clears
+            query = scope.get("query_string", b"")
+            gz = encoding is not None and b"gzip" in encoding or (b"gzip=1" in query if query else False)
             status, _, payload = self.bid(body, gz)
             both, payload = self._bid_answer(status, payload, accept.decode("latin-1") if accept else "",
                                              version.decode("latin-1") if version else None)
