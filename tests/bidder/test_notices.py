@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from hypothesis import given
@@ -112,7 +112,7 @@ def test_each_bid_expires_bid_ttl_after_its_own_second(make_bidder, wall) -> Non
     for step in (0.0, 0.4, 0.7, 5.0):  # within one second, then into later ones
         wall.t += step
         bid = bid_once(b)
-        expiries.append(int(dict(kv.split("=", 1) for kv in urlsplit(bid["burl"]).query.split("&"))["x"]))
+        expiries.append(int(parse_qs(urlsplit(bid["burl"]).query)["x"][0]))
         assert expiries[-1] == int(wall.t) + b.settings.bid_ttl
     assert len(set(expiries)) > 1
 

@@ -60,6 +60,24 @@ def test_unanswered_bids_are_released_after_the_expiry(make_bidder, wall) -> Non
     assert bid(b) is not None
 
 
+def test_a_bid_id_reads_back_as_the_serial_its_reservation_was_held_under(make_bidder) -> None:
+    b = make_bidder(campaigns(small(1.0)))
+    serials: list[int] = []
+    admit = b.budget.admit
+
+    def spy(campaign: int, key: int, micros: int, serial: int) -> str | None:
+        serials.append(serial)
+        return admit(campaign, key, micros, serial)
+
+    b.budget.admit = spy
+    bids = [bid(b) for _ in range(40)]
+    assert [b.budget._serial(won["id"]) for won in bids] == serials  # past 9, hex and decimal differ
+    assert len(set(serials)) == 40 and max(serials) > 15
+    for won in bids:
+        assert notice(b, won["lurl"], "") == 200
+    assert b.budget.stats()["campaign:c1:total"]["reserved"] == 0
+
+
 def test_a_repeated_loss_notice_gives_the_budget_back_once(make_bidder) -> None:
     b = make_bidder(campaigns(small(0.005)))
     first = bid(b)
