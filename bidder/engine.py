@@ -114,7 +114,7 @@ class Engine:
         self._expiry, self._expiry_text = 0, "0"
         # A bid id is the gate's prefix (unique across restarts and workers) and the serial in hex; a
         # format holding the prefix makes one in some 1,300 instructions, an f-string in 1,800.
-        self._bid_id = budget.prefix.replace("%", "%%") + "%x"
+        self._bid_id = budget.prefix + "%x"  # the prefix is hex: nothing in it for % to read
         self.load(campaigns)
 
     # --- state -----------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ class Engine:
         test = req.test == 1
         rate = self.rates[cur]
         expiry = int(now) + self.settings.bid_ttl  # also the key its reservation is held under
-        chosen: list[tuple[Imp, Choice, str]] = []
+        chosen: list[tuple[Imp, Choice, str, int]] = []
         for imp in req.imp:
             why = self._choose(chosen, idx, req, imp, m, ctx, None if test else expiry, rate)
             if why and reason == "no_match":
@@ -235,12 +235,12 @@ class Engine:
             self._expiry, self._expiry_text = expiry, str(expiry)
         return self._respond(req, cur, rate, chosen, self._expiry_text)
 
-    def _choose(self, chosen: list[tuple[Imp, Choice, str]], idx: Index, req: BidRequest, imp: Imp, m: int,
+    def _choose(self, chosen: list[tuple[Imp, Choice, str, int]], idx: Index, req: BidRequest, imp: Imp, m: int,
                 ctx: Context, expiry: int | None, rate: float) -> str:
         """Append to ``chosen`` the imp's best choice whose campaign could reserve its cost under ``expiry``
         (the bid's; None for test traffic, which is bid but never booked, so reserves nothing), with its
-        bid id, and return ""; else return the reason for no bid. A campaign refused by its budget or
-        pacer steps aside for the next best."""
+        bid id and campaign, and return ""; else return the reason for no bid. A campaign refused by its
+        budget or pacer steps aside for the next best."""
         why = "no_match"
         for _ in _ADMISSIONS:
             best, found = self._imp_step(self, req, imp, m, ctx)
@@ -256,7 +256,7 @@ class Engine:
             if refused is None:
                 if best.source == "ai":
                     self.fallback.observe(best.value / 1e6)
-                chosen.append((imp, best, self._bid_id % serial))
+                chosen.append((imp, best, self._bid_id % serial, ci))
                 return ""
             self._campaign_stats[ci].no_bid[refused] += 1
             why = refused
@@ -296,15 +296,14 @@ class Engine:
 
     # --- the response ----------------------------------------------------------------------------
 
-    def _respond(self, req: BidRequest, cur: str, rate: float, chosen: list[tuple[Imp, Choice, str]],
+    def _respond(self, req: BidRequest, cur: str, rate: float, chosen: list[tuple[Imp, Choice, str, int]],
                  x: str) -> Outcome:
         writer = self._writer
         t = "1" if req.test == 1 else "0"
         explain = self.scorer.explain
         bids: list[tuple[int, bytes]] = []
-        for imp, ch, bid_id in chosen:
+        for imp, ch, bid_id, ci in chosen:
             line = ch.line
-            ci = self._line_campaign[line]
             price = ch.bid / 1e6 if rate == 1.0 else fx.from_usd_micros(ch.bid, rate)
             p, ltv = explain(line, ch.ctx) if ch.source == "ai" else (0.0, 0.0)
             self._campaign_stats[ci].bids += 1
