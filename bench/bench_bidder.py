@@ -3,7 +3,9 @@
 Run: python3 -m pytest bench/bench_bidder.py --benchmark-only -p no:cacheprovider
 ``test_response_*``: one bid's response, signed notice URLs included, in C against its Python twin;
 ``test_request_mask_*``: the request-level mask, likewise; ``test_imp_step_*``: the imp step, likewise;
-``test_admit_*``: the budget gate's admission of the winner (its pacer and reservation), likewise.
+``test_admit_*``: the budget gate's admission of the winner (its pacer and reservation), likewise;
+``test_bid_simple_banner_1k_campaigns_python_glue``: the whole bid with its steps joined by
+``decide.decide_py`` rather than ``Decide`` in C.
 Targets (issue 2): with 1,000 campaigns (about 5% match) median <= 15 us, p99 <= 40 us; 10,000 reported.
 ``test_baseline_msgspec_roundtrip`` decodes and encodes the same bytes generically: the least any
 bytes-to-bytes answer costs here, measured in the same run to read the others against.
@@ -25,6 +27,7 @@ import pytest
 from bench import synth
 from bench.cli import SAMPLE
 from bidder.campaign import parse_campaigns
+from bidder.decide import decide, decide_py
 from bidder.impstep import imp_best_py
 from bidder.index import Index
 from bidder.notices import Signer
@@ -66,6 +69,16 @@ def test_baseline_msgspec_roundtrip(benchmark: Any) -> None:
 def test_bid_simple_banner_1k_campaigns(benchmark: Any, bidder_1k: Bidder) -> None:
     assert bidder_1k.engine.bid(BANNER).status == 200
     benchmark.pedantic(bidder_1k.engine.bid, args=(BANNER,), rounds=20_000, warmup_rounds=1_000)
+
+
+def test_bid_simple_banner_1k_campaigns_python_glue(benchmark: Any, bidder_1k: Bidder) -> None:
+    e = bidder_1k.engine
+    e._decide = decide_py
+    try:
+        assert e.bid(BANNER).status == 200
+        benchmark.pedantic(e.bid, args=(BANNER,), rounds=20_000, warmup_rounds=1_000)
+    finally:
+        e._decide = decide
 
 
 def test_bid_simple_banner_1k_campaigns_caches_cold(benchmark: Any, bidder_1k: Bidder) -> None:

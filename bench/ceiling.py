@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from bidder.app import App
-from bidder.engine import Engine, Outcome
+from bidder.decide import Outcome
+from bidder.engine import Engine
 
 REQUEST = "BENCH_CEILING_REQUEST"  # the request body's file; not RTB_*, which the settings check
 

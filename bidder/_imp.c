@@ -42,17 +42,6 @@ row(const ImpStep *self, Py_ssize_t r)
     return self->rows + r * self->nwords;
 }
 
-/* ``o == v`` for an int ``o`` (anything else is not equal). */
-static int
-is_int(PyObject *o, long v)
-{
-    if (!PyLong_Check(o))
-        return 0;
-    int overflow;
-    long x = PyLong_AsLongAndOverflow(o, &overflow);
-    return !overflow && x == v;
-}
-
 /* A bound for a duration: the int ``o``, clamped to long long (durations are small). */
 static int
 clamped(PyObject *o, long long *out)
@@ -318,26 +307,10 @@ floor_of(const ImpStep *self, PyObject *rates, PyObject *amount, PyObject *curre
 static int
 count(PyObject *engine, PyObject *key)
 {
-    PyObject *stats = attr(engine, A_STATS), *decisions = NULL, *n = NULL, *one = PyLong_FromLong(1), *more = NULL;
-    int ok = -1;
-    if (stats == NULL || (decisions = attr(stats, A_DECISIONS)) == NULL)
-        goto done;
-    /* A Counter is a dict that keeps dict's item assignment: set it as dict does, not through the type's
-     * slot, which looks ``__setitem__`` up and calls it as a method. */
-    if (PyDict_Check(decisions) && (n = PyDict_GetItemWithError(decisions, key)) != NULL) {
-        Py_INCREF(n);
-        if ((more = PyNumber_Add(n, one)) != NULL)
-            ok = PyDict_SetItem(decisions, key, more);
-    } else if (!PyErr_Occurred() && (n = PyObject_GetItem(decisions, key)) != NULL &&
-               (more = PyNumber_Add(n, one)) != NULL) {
-        ok = PyObject_SetItem(decisions, key, more);
-    }
-done:
+    PyObject *stats = attr(engine, A_STATS), *decisions = stats == NULL ? NULL : attr(stats, A_DECISIONS);
+    int ok = decisions == NULL ? -1 : bump(decisions, key);
     Py_XDECREF(stats);
     Py_XDECREF(decisions);
-    Py_XDECREF(n);
-    Py_XDECREF(one);
-    Py_XDECREF(more);
     return ok;
 }
 

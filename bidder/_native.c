@@ -209,7 +209,7 @@ PyTypeObject HmacType = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, .m_name = "bidder._native",
     .m_doc = "C for the bidder's hot path: the notice signature, the bid response, the request-level mask, the "
-             "imp step and the budget gate's admission.",
+             "imp step, the budget gate's admission and the decision that joins them.",
     .m_size = -1,
 };
 
@@ -217,7 +217,8 @@ PyMODINIT_FUNC
 PyInit__native(void)
 {
     if (PyType_Ready(&HmacType) < 0 || PyType_Ready(&WriterType) < 0 || PyType_Ready(&RequestMaskType) < 0 ||
-        PyType_Ready(&ImpStepType) < 0 || PyType_Ready(&AdmitType) < 0 || objects_ready() < 0)
+        PyType_Ready(&ImpStepType) < 0 || PyType_Ready(&AdmitType) < 0 || PyType_Ready(&DecideType) < 0 ||
+        objects_ready() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
@@ -226,7 +227,8 @@ PyInit__native(void)
         PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
         PyModule_AddObjectRef(m, "RequestMask", (PyObject *)&RequestMaskType) < 0 ||
         PyModule_AddObjectRef(m, "ImpStep", (PyObject *)&ImpStepType) < 0 ||
-        PyModule_AddObjectRef(m, "Admit", (PyObject *)&AdmitType) < 0) {
+        PyModule_AddObjectRef(m, "Admit", (PyObject *)&AdmitType) < 0 ||
+        PyModule_AddObjectRef(m, "Decide", (PyObject *)&DecideType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

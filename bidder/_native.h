@@ -25,6 +25,11 @@ extern PyTypeObject WriterType;       /* _writer.c */
 extern PyTypeObject RequestMaskType;  /* _targeting.c */
 extern PyTypeObject ImpStepType;      /* _imp.c */
 extern PyTypeObject AdmitType;        /* _admit.c */
+extern PyTypeObject DecideType;       /* _decide.c */
+
+/* ``Writer.bid`` and ``Writer.response`` (_writer.c), for a caller that knows its writer is a Writer. */
+PyObject *writer_bid(PyObject *writer, PyObject *const *args, Py_ssize_t nargs);
+PyObject *writer_response(PyObject *writer, PyObject *const *args, Py_ssize_t nargs);
 
 /* The first 16 bytes of HMAC-SHA256(key, msg) in base64url, into out[SIG_CHARS]. */
 void hmac_sign(const Hmac *self, const char *msg, size_t len, char *out);
@@ -71,7 +76,11 @@ enum {
     A_BANNER, A_FORMAT, A_W, A_H, A_VIDEO, A_AUDIO, A_NATIVE, A_MIMES, A_MINDURATION, A_MAXDURATION, A_BATTR,
     A_REQUEST, A_PMP, A_DEALS, A_PRIVATE_AUCTION, A_BIDFLOOR, A_BIDFLOORCUR, A_AT, A_WADOMAIN,
     A_INDEX, A_BREAKER, A_ALLOW, A_RECORD_SUCCESS, A_RECORD_FAILURE, A_BEST, A_OUT, A_SHADE, A_MONO, A_STATS,
-    A_DECISIONS, A_SCORED, A_FALLBACK, A_RATES, A_DEVICE_TYPE, ATTR_N
+    A_DECISIONS, A_SCORED, A_FALLBACK, A_RATES, A_DEVICE_TYPE,
+    A_WALL, A_REQUEST_MASK, A_LIVE, A_SETTINGS, A_BID_TTL, A_IMP, A_TEST, A_IMP_STEP, A_LINE_CAMPAIGN, A_IDS,
+    A_LINE, A_BID, A_VALUE, A_SOURCE, A_CTX, A_DEAL, A_BUDGET, A_ADMIT, A_CAMPAIGN_STATS, A_NO_BID,
+    A_CAMPAIGN_LINES, A_FALLBACK_PRICER, A_OBSERVE, A_BID_PREFIX, A_WRITER, A_SCORER, A_EXPLAIN, A_BIDS,
+    A_RESPONSE, ATTR_N
 };
 extern const char *const attr_names[ATTR_N];
 extern PyObject *interned[ATTR_N];
@@ -80,12 +89,27 @@ extern PyObject *empty, *zero;  /* "" and 0 */
 int objects_ready(void);
 /* ``o.<attr_names[name]>``, a new reference; member slots are read directly once their type is known. */
 PyObject *attr(PyObject *o, int name);
+/* ``counter[key] += 1`` for a ``collections.Counter`` (or any mapping); 0, or -1 with an exception set. */
+int bump(PyObject *counter, PyObject *key);
+/* ``o.<attr_names[name]> += 1``; 0, or -1 with an exception set. */
+int add_one(PyObject *o, int name);
 /* ``s.upper()`` (``upper``) or ``s.lower()``, a new reference. */
 PyObject *recase(PyObject *s, int upper);
 /* The int whose little-endian bits are the ``nw`` words. */
 PyObject *int_of(const uint64_t *w, Py_ssize_t nw);
 /* The words of a non-negative int below 2 ** (64 * nw); -1 with an exception set. */
 int words_of(PyObject *v, uint64_t *w, Py_ssize_t nw);
+
+/* ``o == v`` for an int ``o`` (anything else is not equal). */
+static inline int
+is_int(PyObject *o, long v)
+{
+    if (!PyLong_Check(o))
+        return 0;
+    int overflow;
+    long x = PyLong_AsLongAndOverflow(o, &overflow);
+    return !overflow && x == v;
+}
 
 /* Python's truth of ``o``, for the types a decoded request holds (str, list, None, int, Raw, Structs). */
 static inline int

@@ -1,5 +1,6 @@
 from collections.abc import Callable
 
+from bidder.decide import Outcome
 from bidder.engine import Engine
 from bidder.impstep import Choice, ImpTables
 from bidder.index import Index
@@ -53,3 +54,10 @@ class Admit:
                  refused: Callable[[int], str]) -> None: ...
     def __call__(self, campaign: int, key: int, micros: int, serial: int) -> str | None: ...
     def hold(self, group: Group, key: int, amount: int, serial: int) -> bool: ...
+
+class Decide:
+    """The decision's steps joined (``bidder/_decide.c``; its Python twin is ``bidder.decide.decide_py``)."""
+
+    def __init__(self, outcome: type[Outcome], no_bid: Outcome, from_usd: Callable[[int, float], float],
+                 held: Callable[[float, float], int], admissions: int) -> None: ...
+    def __call__(self, engine: Engine, req: BidRequest, cur: str) -> Outcome: ...

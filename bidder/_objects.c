@@ -11,6 +11,10 @@ const char *const attr_names[ATTR_N] = {
     "request", "pmp", "deals", "private_auction", "bidfloor", "bidfloorcur", "at", "wadomain",
     "index", "breaker", "allow", "record_success", "record_failure", "_best", "_out", "_shade", "_mono", "stats",
     "decisions", "_scored", "_fallback", "rates", "device_type",
+    "wall", "_request_mask", "live", "settings", "bid_ttl", "imp", "test", "_imp_step", "_line_campaign", "_ids",
+    "line", "bid", "value", "source", "ctx", "deal", "budget", "admit", "_campaign_stats", "no_bid",
+    "campaign_lines", "fallback", "observe", "_bid_prefix", "_writer", "scorer", "explain", "bids",
+    "response",
 };
 PyObject *interned[ATTR_N];
 PyObject *empty, *zero;
@@ -64,27 +68,80 @@ learn(PyTypeObject *tp, int name)
     slots[name][way].offset = offset;
 }
 
-PyObject *
-attr(PyObject *o, int name)
+/* Where ``o`` holds ``name`` when ``attr`` has learned it is a member slot of ``o``'s type, else NULL;
+ * ``*known``: whether ``attr`` has asked about the type already. */
+static inline __attribute__((always_inline)) PyObject **
+slot(PyObject *o, int name, int *known)
 {
     PyTypeObject *tp = Py_TYPE(o);
-    int known = 0;
+    *known = 0;
     for (int way = 0; way < WAYS; way++) {
         if (slots[name][way].type == tp) {
             if (slots[name][way].tag == tp->tp_version_tag && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
-                known = 1;
+                *known = 1;
                 Py_ssize_t offset = slots[name][way].offset;
-                PyObject *v = offset < 0 ? NULL : *(PyObject **)((char *)o + offset);
-                if (v != NULL)
-                    return Py_NewRef(v);
+                return offset < 0 ? NULL : (PyObject **)((char *)o + offset);
             }
             break;
         }
     }
+    return NULL;
+}
+
+PyObject *
+attr(PyObject *o, int name)
+{
+    int known;
+    PyObject **p = slot(o, name, &known);
+    if (p != NULL && *p != NULL)
+        return Py_NewRef(*p);
     PyObject *v = PyObject_GetAttr(o, interned[name]);
     if (v != NULL && !known)
-        learn(tp, name);
+        learn(Py_TYPE(o), name);
     return v;
+}
+
+int
+bump(PyObject *counter, PyObject *key)
+{
+    PyObject *n, *more = NULL, *one = PyLong_FromLong(1);
+    int ok = -1;
+    /* A Counter is a dict that keeps dict's item assignment: set it as dict does, not through the type's
+     * slot, which looks ``__setitem__`` up and calls it as a method. A missing key asks the mapping
+     * (a Counter's ``__missing__`` gives 0). */
+    if (PyDict_Check(counter) && (n = PyDict_GetItemWithError(counter, key)) != NULL) {
+        if ((more = PyNumber_Add(n, one)) != NULL)
+            ok = PyDict_SetItem(counter, key, more);
+    } else if (!PyErr_Occurred() && (n = PyObject_GetItem(counter, key)) != NULL) {
+        if ((more = PyNumber_Add(n, one)) != NULL)
+            ok = PyObject_SetItem(counter, key, more);
+        Py_DECREF(n);
+    }
+    Py_XDECREF(more);
+    Py_DECREF(one);
+    return ok;
+}
+
+int
+add_one(PyObject *o, int name)
+{
+    PyObject *n = attr(o, name), *one = PyLong_FromLong(1), *more = n == NULL ? NULL : PyNumber_Add(n, one);
+    int ok = -1, known;
+    if (more != NULL) {
+        /* A member slot of a type with the generic setattr is set as that setattr would set it. */
+        PyObject **p = Py_TYPE(o)->tp_setattro == PyObject_GenericSetAttr ? slot(o, name, &known) : NULL;
+        if (p != NULL) {
+            Py_XSETREF(*p, more);
+            more = NULL;
+            ok = 0;
+        } else {
+            ok = PyObject_SetAttr(o, interned[name], more);
+        }
+    }
+    Py_XDECREF(n);
+    Py_DECREF(one);
+    Py_XDECREF(more);
+    return ok;
 }
 
 /* The int whose little-endian bits are the words. */

@@ -210,26 +210,26 @@ ready(Writer *self)
 
 /* bid(bid_id, imp_id, line, price, cur, expiry, test, deal, value_micros, p, ltv, source) -> bytes.
  * The notice URLs share ``Hmac.query``'s signed query (``signed_query`` in ``_native.c``). */
-enum { A_BID, A_IMP, A_LINE, A_PRICE, A_CUR, A_EXPIRY, A_TEST, A_DEAL, A_VALUE, A_P, A_LTV, A_SOURCE, A_N };
+enum { W_BID, W_IMP, W_LINE, W_PRICE, W_CUR, W_EXPIRY, W_TEST, W_DEAL, W_VALUE, W_P, W_LTV, W_SOURCE, W_N };
 #define BID_LITERALS 256  /* more than the bid object's own punctuation and names (about 120 bytes) */
 
 static PyObject *
 Writer_bid(Writer *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    static const int text[] = {A_BID, A_IMP, A_CUR, A_EXPIRY, A_TEST, A_SOURCE};
-    static const char *const names[A_N] = {"bid: bid_id", "bid: imp_id", "bid: line", "bid: price",
+    static const int text[] = {W_BID, W_IMP, W_CUR, W_EXPIRY, W_TEST, W_SOURCE};
+    static const char *const names[W_N] = {"bid: bid_id", "bid: imp_id", "bid: line", "bid: price",
                                            "bid: cur", "bid: expiry", "bid: test", "bid: deal",
                                            "bid: value_micros", "bid: p", "bid: ltv", "bid: source"};
-    const char *s[A_N] = {0};
-    size_t n[A_N] = {0};
+    const char *s[W_N] = {0};
+    size_t n[W_N] = {0};
     double price, p_conv, ltv;
     long long value_micros;
     Py_ssize_t line;
     char stack[2048], nums[4][FLOAT_CHARS];
     size_t num_len[4];
 
-    if (nargs != A_N) {
-        PyErr_Format(PyExc_TypeError, "Writer.bid takes %d arguments (%zd given)", A_N, nargs);
+    if (nargs != W_N) {
+        PyErr_Format(PyExc_TypeError, "Writer.bid takes %d arguments (%zd given)", W_N, nargs);
         return NULL;
     }
     if (!ready(self))
@@ -237,22 +237,22 @@ Writer_bid(Writer *self, PyObject *const *args, Py_ssize_t nargs)
     for (size_t k = 0; k < sizeof text / sizeof text[0]; k++)
         if (text_arg(args[text[k]], names[text[k]], &s[text[k]], &n[text[k]]) < 0)
             return NULL;
-    if (args[A_DEAL] != Py_None && text_arg(args[A_DEAL], "bid: deal (or None)", &s[A_DEAL], &n[A_DEAL]) < 0)
+    if (args[W_DEAL] != Py_None && text_arg(args[W_DEAL], "bid: deal (or None)", &s[W_DEAL], &n[W_DEAL]) < 0)
         return NULL;
-    if (index_arg(args[A_LINE], names[A_LINE], self->lines, &line) < 0 ||
-        float_arg(args[A_PRICE], names[A_PRICE], &price) < 0 || float_arg(args[A_P], names[A_P], &p_conv) < 0 ||
-        float_arg(args[A_LTV], names[A_LTV], &ltv) < 0)
+    if (index_arg(args[W_LINE], names[W_LINE], self->lines, &line) < 0 ||
+        float_arg(args[W_PRICE], names[W_PRICE], &price) < 0 || float_arg(args[W_P], names[W_P], &p_conv) < 0 ||
+        float_arg(args[W_LTV], names[W_LTV], &ltv) < 0)
         return NULL;
-    if (!PyLong_Check(args[A_VALUE])) {
+    if (!PyLong_Check(args[W_VALUE])) {
         PyErr_Format(PyExc_TypeError, "Writer.bid: value_micros must be int, not %.100s",
-                     Py_TYPE(args[A_VALUE])->tp_name);
+                     Py_TYPE(args[W_VALUE])->tp_name);
         return NULL;
     }
-    value_micros = PyLong_AsLongLong(args[A_VALUE]);
+    value_micros = PyLong_AsLongLong(args[W_VALUE]);
     if (value_micros == -1 && PyErr_Occurred())
         return NULL;
     if (!isfinite(price)) {
-        PyErr_Format(PyExc_ValueError, "Writer.bid: price must be finite, got %R", args[A_PRICE]);
+        PyErr_Format(PyExc_ValueError, "Writer.bid: price must be finite, got %R", args[W_PRICE]);
         return NULL;
     }
     /* The model's outputs may be NaN or infinite (JSON has no such numbers): written as 0.0. */
@@ -267,14 +267,14 @@ Writer_bid(Writer *self, PyObject *const *args, Py_ssize_t nargs)
 
     PyObject *parts = PyTuple_GET_ITEM(self->lines, line), *members = PyTuple_GET_ITEM(parts, 2);
     const Text t[Q_N] = {
-        [Q_BID] = {s[A_BID], n[A_BID]}, [Q_IMP] = {s[A_IMP], n[A_IMP]}, [Q_IMP_QUOTED] = {NULL, 0},
+        [Q_BID] = {s[W_BID], n[W_BID]}, [Q_IMP] = {s[W_IMP], n[W_IMP]}, [Q_IMP_QUOTED] = {NULL, 0},
         [Q_SIGNED_IDS] = BYTES_TEXT(PyTuple_GET_ITEM(parts, 0)),
         [Q_QUOTED_IDS] = BYTES_TEXT(PyTuple_GET_ITEM(parts, 1)),
-        [Q_PRICE] = {nums[0], num_len[0]}, [Q_CUR] = {s[A_CUR], n[A_CUR]},
-        [Q_EXPIRY] = {s[A_EXPIRY], n[A_EXPIRY]}, [Q_TEST] = {s[A_TEST], n[A_TEST]},
+        [Q_PRICE] = {nums[0], num_len[0]}, [Q_CUR] = {s[W_CUR], n[W_CUR]},
+        [Q_EXPIRY] = {s[W_EXPIRY], n[W_EXPIRY]}, [Q_TEST] = {s[W_TEST], n[W_TEST]},
     };
     size_t q_size = signed_query_size(t);
-    size_t size = q_size + BID_LITERALS + n[A_BID] + 6 * n[A_IMP] + 6 * n[A_DEAL] + 3 * q_size + n[A_SOURCE] +
+    size_t size = q_size + BID_LITERALS + n[W_BID] + 6 * n[W_IMP] + 6 * n[W_DEAL] + 3 * q_size + n[W_SOURCE] +
                   4 * FLOAT_CHARS + (size_t)(PyBytes_GET_SIZE(self->win) + PyBytes_GET_SIZE(self->bill) +
                   PyBytes_GET_SIZE(self->loss) + PyBytes_GET_SIZE(members) + PyBytes_GET_SIZE(self->ext_tail));
     char *buf = size <= sizeof stack ? stack : PyMem_Malloc(size);
@@ -288,9 +288,9 @@ Writer_bid(Writer *self, PyObject *const *args, Py_ssize_t nargs)
     /* ... and the Bid object after it. */
     char *bid = o;
     o = PUT_LIT(o, "{\"id\":\"");
-    o = put(o, s[A_BID], n[A_BID]);
+    o = put(o, s[W_BID], n[W_BID]);
     o = PUT_LIT(o, "\",\"impid\":");
-    o = put_json(o, s[A_IMP], n[A_IMP]);
+    o = put_json(o, s[W_IMP], n[W_IMP]);
     o = PUT_LIT(o, ",\"price\":");
     o = put(o, nums[0], num_len[0]);
     o = PUT_LIT(o, ",");
@@ -303,9 +303,9 @@ Writer_bid(Writer *self, PyObject *const *args, Py_ssize_t nargs)
     o = PUT_BYTES(o, self->loss);
     o = put(o, q, q_len);
     o = PUT_LIT(o, "&l=${AUCTION_LOSS}\"");
-    if (s[A_DEAL] != NULL) {
+    if (s[W_DEAL] != NULL) {
         o = PUT_LIT(o, ",\"dealid\":");
-        o = put_json(o, s[A_DEAL], n[A_DEAL]);
+        o = put_json(o, s[W_DEAL], n[W_DEAL]);
     }
     o = PUT_BYTES(o, members);
     o = PUT_LIT(o, ",\"ext\":{\"rtb\":{\"value_cpm\":");
@@ -315,7 +315,7 @@ Writer_bid(Writer *self, PyObject *const *args, Py_ssize_t nargs)
     o = PUT_LIT(o, ",\"ltv\":");
     o = put(o, nums[3], num_len[3]);
     o = PUT_BYTES(o, self->ext_tail);
-    o = put(o, s[A_SOURCE], n[A_SOURCE]);
+    o = put(o, s[W_SOURCE], n[W_SOURCE]);
     o = PUT_LIT(o, "\"}}}");
 
     PyObject *result = PyBytes_FromStringAndSize(bid, o - bid);
@@ -407,6 +407,18 @@ done:
     if (seat != stack_seats)
         PyMem_Free(seat);
     return result;
+}
+
+PyObject *
+writer_bid(PyObject *writer, PyObject *const *args, Py_ssize_t nargs)
+{
+    return Writer_bid((Writer *)writer, args, nargs);
+}
+
+PyObject *
+writer_response(PyObject *writer, PyObject *const *args, Py_ssize_t nargs)
+{
+    return Writer_response((Writer *)writer, args, nargs);
 }
 
 static PyMethodDef Writer_methods[] = {

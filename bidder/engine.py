@@ -1,11 +1,12 @@
 """The decision: OpenRTB request bytes in, response bytes out.
 
 ``Engine.bid`` is a pure function of the request bytes and the pre-built state (index, bound model,
-buffers); it does no I/O and never raises. Per request it decodes into view Structs, narrows the
-lines with bitset operations on request-level signals (in C: ``bidder.targeting``), then per imp and
-offered media type (and per deal) finds the best priced line (in C: ``bidder.impstep``): from the
-model's price table or with its fused kernel when it has one (``BestScorer``), else by extracting the
-candidates, scoring them and picking.
+buffers); it does no I/O and never raises. Per request it decodes into view Structs and checks them
+here; then ``bidder.decide`` (one C call) narrows the lines with bitset operations on request-level
+signals (``bidder.targeting``), per imp and offered media type (and per deal) finds the best priced line
+(``bidder.impstep``: from the model's price table or with its fused kernel when it has one
+(``BestScorer``), else by extracting the candidates, scoring them and picking), has the budget gate admit
+its cost, and writes the response.
 
 This is the hot path, measured in microseconds (``bench/bench_bidder.py``): each step here is written
 to do as few interpreted operations as it can, and everything that depends only on the campaigns is
@@ -14,11 +15,9 @@ computed when they load.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -27,10 +26,11 @@ from numpy.typing import NDArray
 from bidder import fx, pricing
 from bidder.budget import BudgetGate
 from bidder.campaign import Campaign
+from bidder.decide import NO_BID, Outcome, decide
 from bidder.impstep import Choice, ImpStep, floor_py, imp_tables
 from bidder.index import Index
 from bidder.notices import Signer
-from bidder.openrtb import NBR_INSUFFICIENT_TIME, BidRequest, BidResponse, Imp, privacy
+from bidder.openrtb import NBR_INSUFFICIENT_TIME, BidRequest, BidResponse, privacy
 from bidder.response import Writer, parts
 from bidder.settings import Settings
 from bidder.stats import CampaignStats, Stats
@@ -43,19 +43,7 @@ class Invalid(Exception):
     """A request that is not acceptable OpenRTB: answered 400 with no body."""
 
 
-class Outcome(NamedTuple):
-    status: int  # 200, 204 or 400
-    body: bytes
-
-
-NO_BID = Outcome(204, b"")
 BAD_REQUEST = Outcome(400, b"")
-# ``Outcome(200, body)`` runs the named tuple's ``__new__``, a Python function; this makes the same
-# tuple in C, once per bid.
-_outcome = functools.partial(tuple.__new__, Outcome)
-# How many campaigns may step aside (pacing, budget) for one imp before it goes unbid.
-MAX_ADMISSIONS = 4
-_ADMISSIONS = range(MAX_ADMISSIONS)  # built once: the loop over it runs per imp
 
 
 class Prepared(msgspec.Struct, frozen=True):
@@ -77,7 +65,7 @@ class Prepared(msgspec.Struct, frozen=True):
 
 class Engine:
     __slots__ = (
-        "_best", "_bid_id", "_campaign_stats", "_cand", "_decoder", "_encoder", "_expiry", "_expiry_text",
+        "_best", "_bid_prefix", "_campaign_stats", "_cand", "_decide", "_decoder", "_encoder",
         "_fallback_scale", "_ids", "_imp_step", "_inv_roas", "_lax", "_line_campaign", "_max_cpm", "_mono", "_out",
         "_request_mask", "_shade", "_vals", "_writer",
         "breaker", "budget", "campaigns", "fallback", "index", "model", "rates", "scorer", "settings", "signer",
@@ -111,10 +99,8 @@ class Engine:
         self._lax = msgspec.json.Decoder(BidRequest, strict=False)
         self._encoder = msgspec.json.Encoder()
         self._ids = itertools.count(1)
-        self._expiry, self._expiry_text = 0, "0"
-        # A bid id is the gate's prefix (unique across restarts and workers) and the serial in hex; a
-        # format holding the prefix makes one in some 1,300 instructions, an f-string in 1,800.
-        self._bid_id = budget.prefix + "%x"  # the prefix is hex: nothing in it for % to read
+        self._bid_prefix = budget.prefix  # a bid id: this prefix and the serial in hex (``BudgetGate``)
+        self._decide: Callable[[Engine, BidRequest, str], Outcome] = decide  # or its twin, ``decide.decide_py``
         self.load(campaigns)
 
     # --- state -----------------------------------------------------------------------------------
@@ -185,7 +171,18 @@ class Engine:
             except (msgspec.DecodeError, Invalid):  # ValidationError is a DecodeError
                 stats.invalid += 1
                 return BAD_REQUEST
-            return self._decide(req, started_ns)
+            tmax = req.tmax
+            if tmax is not None and tmax > 0:
+                elapsed = 0.0 if started_ns is None else (time.perf_counter_ns() - started_ns) / 1e6
+                if tmax - elapsed < self.settings.tmax_margin_ms:
+                    stats.no_bid["tmax"] += 1
+                    return Outcome(200, self._encoder.encode(BidResponse(id=req.id, nbr=NBR_INSUFFICIENT_TIME)))
+            wanted = req.cur
+            cur = "USD" if not wanted or "USD" in wanted else self._currency(wanted)
+            if cur is None:
+                stats.no_bid["currency"] += 1
+                return NO_BID
+            return self._decide(self, req, cur)
         except Exception:  # never a 500: a failure of ours is a no-bid, counted
             stats.errors += 1
             stats.no_bid["error"] += 1
@@ -197,71 +194,6 @@ class Engine:
         if "got `float`" not in str(exc):
             raise exc
         return self._lax.decode(body)
-
-    def _decide(self, req: BidRequest, started_ns: int | None) -> Outcome:
-        stats = self.stats
-        if req.tmax is not None and req.tmax > 0:
-            elapsed = 0.0 if started_ns is None else (time.perf_counter_ns() - started_ns) / 1e6
-            if req.tmax - elapsed < self.settings.tmax_margin_ms:
-                stats.no_bid["tmax"] += 1
-                return Outcome(200, self._encoder.encode(BidResponse(id=req.id, nbr=NBR_INSUFFICIENT_TIME)))
-
-        wanted = req.cur
-        cur: str | None = "USD" if not wanted or "USD" in wanted else self._currency(wanted)
-        if cur is None:
-            stats.no_bid["currency"] += 1
-            return NO_BID
-
-        idx = self.index
-        now = self.wall()
-        m, ctx = self._request_mask(req, now, idx.live)
-        if not m:
-            stats.no_bid["no_match"] += 1
-            return NO_BID
-
-        reason = "no_match"
-        test = req.test == 1
-        rate = self.rates[cur]
-        expiry = int(now) + self.settings.bid_ttl  # also the key its reservation is held under
-        chosen: list[tuple[Imp, Choice, str, int]] = []
-        for imp in req.imp:
-            why = self._choose(chosen, idx, req, imp, m, ctx, None if test else expiry, rate)
-            if why and reason == "no_match":
-                reason = why
-        if not chosen:
-            stats.no_bid[reason] += 1
-            return NO_BID
-        if expiry != self._expiry:  # the same for every bid in a second
-            self._expiry, self._expiry_text = expiry, str(expiry)
-        return self._respond(req, cur, rate, chosen, self._expiry_text)
-
-    def _choose(self, chosen: list[tuple[Imp, Choice, str, int]], idx: Index, req: BidRequest, imp: Imp, m: int,
-                ctx: Context, expiry: int | None, rate: float) -> str:
-        """Append to ``chosen`` the imp's best choice whose campaign could reserve its cost under ``expiry``
-        (the bid's; None for test traffic, which is bid but never booked, so reserves nothing), with its
-        bid id and campaign, and return ""; else return the reason for no bid. A campaign refused by its
-        budget or pacer steps aside for the next best."""
-        why = "no_match"
-        for _ in _ADMISSIONS:
-            best, found = self._imp_step(self, req, imp, m, ctx)
-            if best is None:
-                return why if why != "no_match" else found
-            ci = self._line_campaign[best.line]
-            serial = next(self._ids)
-            refused = None
-            if expiry is not None:
-                # Exactly what the notice will read back from the price we write (``fx.held_micros``).
-                micros = best.bid // 1000 if rate == 1.0 else fx.held_micros(fx.from_usd_micros(best.bid, rate), rate)
-                refused = self.budget.admit(ci, expiry, micros, serial)
-            if refused is None:
-                if best.source == "ai":
-                    self.fallback.observe(best.value / 1e6)
-                chosen.append((imp, best, self._bid_id % serial, ci))
-                return ""
-            self._campaign_stats[ci].no_bid[refused] += 1
-            why = refused
-            m &= ~idx.campaign_lines[ci]
-        return why
 
     def _currency(self, wanted: list[str]) -> str | None:
         for c in wanted:
@@ -293,21 +225,3 @@ class Engine:
         k = pricing.pick(cand, n, vals, idx.lines.campaign, self._inv_roas, self._max_cpm, floor, first,
                          self._shade, self._out)
         return -1 if k < 0 else int(cand[k])
-
-    # --- the response ----------------------------------------------------------------------------
-
-    def _respond(self, req: BidRequest, cur: str, rate: float, chosen: list[tuple[Imp, Choice, str, int]],
-                 x: str) -> Outcome:
-        writer = self._writer
-        t = "1" if req.test == 1 else "0"
-        explain = self.scorer.explain
-        bids: list[tuple[int, bytes]] = []
-        for imp, ch, bid_id, ci in chosen:
-            line = ch.line
-            price = ch.bid / 1e6 if rate == 1.0 else fx.from_usd_micros(ch.bid, rate)
-            p, ltv = explain(line, ch.ctx) if ch.source == "ai" else (0.0, 0.0)
-            self._campaign_stats[ci].bids += 1
-            bids.append((ci, writer.bid(bid_id, imp.id, line, price, cur, x, t, ch.deal, ch.value, p, ltv, ch.source)))
-        self.stats.bids += 1
-        return _outcome((200, writer.response(req.id, bids, cur)))
-
