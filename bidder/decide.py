@@ -2,11 +2,11 @@
 
 Request mask, then per imp the imp step and the budget's admission (a refused campaign steps aside for the
 next best line), then the response. Each step is C already; ``Decide`` (``bidder/_decide.c``) joins them in
-one C call, where the Python between them cost some 20,000 instructions per decision, more than any
-step but the decoding. ``decide_py`` is its Python twin and the readable account of what it does; the
-tests run both on the same requests and compare the answers, counters and reservations.
+one C call, 8,600 fewer instructions per decision than the Python between them (61,400 against 69,960 on
+the simple banner). ``decide_py`` is its Python twin and the readable account of what it does; the tests
+run both on the same requests and compare the answers, counters and reservations.
 
-Both read every part from the engine on each call (``Engine`` names them), as the imp step does, so a
+Both read every part from the engine on each call, as the imp step does, so that a
 campaign reload, or a test that replaces a part, is seen by the next request.
 """
 
