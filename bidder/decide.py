@@ -66,7 +66,8 @@ def decide_py(e: Engine, req: BidRequest, cur: str) -> Outcome:
 def _choose(e: Engine, chosen: list[Chosen], idx: Index, req: BidRequest, imp: Imp, m: int, ctx: Context,
             held: int | None, rate: float) -> str:
     """Append to ``chosen`` the imp's best choice whose campaign could reserve its cost under ``held``
-    and return ""; else return the reason for no bid."""
+    and return ""; else return the reason for no bid. A campaign refused by its budget or pacer steps
+    aside for the next best."""
     why = "no_match"
     for _ in range(MAX_ADMISSIONS):
         best, found = e._imp_step(e, req, imp, m, ctx)
