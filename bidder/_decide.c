@@ -20,9 +20,10 @@ typedef struct {
 
 static PyObject *s_no_match, *s_ai, *s_test[2], *status_200, *f_zero;
 
-/* An imp that gets a bid (new references). */
+/* An imp that gets a bid (new references), with what its choice says that the response reads again. */
 typedef struct {
-    PyObject *imp, *choice, *bid_id, *ci, *price;
+    PyObject *imp, *choice, *bid_id, *ci, *price, *line, *source;
+    int ai;  /* the model priced it (``source == "ai"``) */
 } Chosen;
 
 static void
@@ -33,12 +34,15 @@ chosen_clear(Chosen *c)
     Py_CLEAR(c->bid_id);
     Py_CLEAR(c->ci);
     Py_CLEAR(c->price);
+    Py_CLEAR(c->line);
+    Py_CLEAR(c->source);
 }
 
+/* ``s == text`` for one of the interned strings above. */
 static int
-is_no_match(PyObject *s)
+is_text(PyObject *s, PyObject *text)
 {
-    return s == s_no_match || (PyUnicode_Check(s) && PyUnicode_Compare(s, s_no_match) == 0);
+    return s == text || (PyUnicode_Check(s) && PyUnicode_Compare(s, text) == 0);
 }
 
 /* ``t``, a 2-tuple, as its items (borrowed); -1 with an exception set naming ``what``. */
@@ -118,22 +122,19 @@ price_of(Decide *self, PyObject *bid, PyObject *rate, int usd)
     return b == -1.0 && PyErr_Occurred() ? NULL : PyFloat_FromDouble(b / 1e6);
 }
 
-/* ``fallback.observe(best.value / 1e6)`` when the model priced ``best``. */
+/* ``fallback.observe(best.value / 1e6)``, for a choice the model priced. */
 static int
 observe(PyObject *engine, PyObject *best)
 {
-    PyObject *source = attr(best, A_SOURCE), *value = NULL, *v = NULL, *fallback = NULL, *r = NULL;
-    int ok = -1, ai = source == NULL ? -1 : PyObject_RichCompareBool(source, s_ai, Py_EQ);
-    if (ai == 0)
-        ok = 0;
-    else if (ai > 0 && (value = attr(best, A_VALUE)) != NULL) {
+    PyObject *value = attr(best, A_VALUE), *v = NULL, *fallback = NULL, *r = NULL;
+    int ok = -1;
+    if (value != NULL) {
         double x = PyLong_AsDouble(value);
         if (!(x == -1.0 && PyErr_Occurred()) && (v = PyFloat_FromDouble(x / 1e6)) != NULL &&
             (fallback = attr(engine, A_FALLBACK_PRICER)) != NULL &&
             (r = PyObject_VectorcallMethod(interned[A_OBSERVE], (PyObject *[]){fallback, v}, 2, NULL)) != NULL)
             ok = 0;
     }
-    Py_XDECREF(source);
     Py_XDECREF(value);
     Py_XDECREF(v);
     Py_XDECREF(fallback);
@@ -147,7 +148,7 @@ static int
 choose(Decide *self, PyObject *engine, PyObject *req, PyObject *imp, PyObject *idx, PyObject *m, PyObject *ctx,
        PyObject *held, PyObject *rate, int usd, Chosen *c, PyObject **why)
 {
-    PyObject *step = attr(engine, A_IMP_STEP), *got = NULL, *ci = NULL, *serial = NULL, *bid = NULL;
+    PyObject *step = attr(engine, A_IMP_STEP), *got = NULL, *line = NULL, *ci = NULL, *serial = NULL, *bid = NULL;
     PyObject *price = NULL, *refused = NULL;
     int ok = -1;
     Py_INCREF(m);  /* narrowed as campaigns step aside */
@@ -160,16 +161,15 @@ choose(Decide *self, PyObject *engine, PyObject *req, PyObject *imp, PyObject *i
         if (pair(got, "the imp step", &best, &found) < 0)
             goto done;
         if (best == Py_None) {
-            if (is_no_match(*why))
+            if (is_text(*why, s_no_match))
                 Py_SETREF(*why, Py_NewRef(found));
             ok = 0;
             goto done;
         }
-        PyObject *line = attr(best, A_LINE), *lines = attr(engine, A_LINE_CAMPAIGN), *ids = attr(engine, A_IDS);
-        if (line != NULL && lines != NULL && ids != NULL && (ci = PyObject_GetItem(lines, line)) != NULL &&
-            (serial = PyIter_Next(ids)) == NULL && !PyErr_Occurred())
+        PyObject *lines = attr(engine, A_LINE_CAMPAIGN), *ids = attr(engine, A_IDS);
+        if ((line = attr(best, A_LINE)) != NULL && lines != NULL && ids != NULL &&
+            (ci = PyObject_GetItem(lines, line)) != NULL && (serial = PyIter_Next(ids)) == NULL && !PyErr_Occurred())
             PyErr_SetString(PyExc_RuntimeError, "Decide: the engine's bid serials ran out");
-        Py_XDECREF(line);
         Py_XDECREF(lines);
         Py_XDECREF(ids);
         if (serial == NULL || (bid = attr(best, A_BID)) == NULL || (price = price_of(self, bid, rate, usd)) == NULL ||
@@ -179,12 +179,14 @@ choose(Decide *self, PyObject *engine, PyObject *req, PyObject *imp, PyObject *i
             PyObject *prefix = attr(engine, A_BID_PREFIX);
             c->bid_id = prefix == NULL ? NULL : bid_id(prefix, serial);
             Py_XDECREF(prefix);
-            if (c->bid_id == NULL || observe(engine, best) < 0)
+            if (c->bid_id == NULL || (c->source = attr(best, A_SOURCE)) == NULL ||
+                ((c->ai = is_text(c->source, s_ai)) && observe(engine, best) < 0))
                 goto done;
             c->imp = Py_NewRef(imp);
             c->choice = Py_NewRef(best);
             c->ci = Py_NewRef(ci);
             c->price = Py_NewRef(price);
+            c->line = Py_NewRef(line);
             Py_CLEAR(*why);
             ok = 1;
             goto done;
@@ -208,6 +210,7 @@ choose(Decide *self, PyObject *engine, PyObject *req, PyObject *imp, PyObject *i
         Py_SETREF(*why, refused);
         refused = NULL;
         Py_CLEAR(got);
+        Py_CLEAR(line);
         Py_CLEAR(ci);
         Py_CLEAR(serial);
         Py_CLEAR(bid);
@@ -221,6 +224,7 @@ done:
     }
     Py_XDECREF(step);
     Py_XDECREF(got);
+    Py_XDECREF(line);
     Py_XDECREF(ci);
     Py_XDECREF(serial);
     Py_XDECREF(bid);
@@ -235,29 +239,20 @@ static PyObject *
 write_bid(PyObject *engine, PyObject *writer, PyObject *explain, PyObject *cur, PyObject *x, PyObject *t,
           const Chosen *c)
 {
-    PyObject *ch = c->choice, *line = attr(ch, A_LINE), *source = NULL, *ctx = NULL, *explained = NULL;
-    PyObject *p = f_zero, *ltv = f_zero, *stats = NULL, *cs = NULL, *imp_id = NULL, *deal = NULL, *value = NULL;
-    PyObject *body = NULL;
-    int ai = -1;
-    if (line == NULL || (source = attr(ch, A_SOURCE)) == NULL ||
-        (ai = PyObject_RichCompareBool(source, s_ai, Py_EQ)) < 0)
+    PyObject *ch = c->choice, *ctx = NULL, *explained = NULL, *p = f_zero, *ltv = f_zero, *stats = NULL, *cs = NULL;
+    PyObject *imp_id = NULL, *deal = NULL, *value = NULL, *body = NULL;
+    if (c->ai && ((ctx = attr(ch, A_CTX)) == NULL ||
+                  pair(explained = PyObject_Vectorcall(explain, (PyObject *[]){c->line, ctx}, 2, NULL), "explain", &p,
+                       &ltv) < 0))
         goto done;
-    if (ai) {
-        if ((ctx = attr(ch, A_CTX)) == NULL ||
-            pair(explained = PyObject_Vectorcall(explain, (PyObject *[]){line, ctx}, 2, NULL), "explain", &p, &ltv) <
-                0)
-            goto done;
-    }
     if ((stats = attr(engine, A_CAMPAIGN_STATS)) == NULL || (cs = PyObject_GetItem(stats, c->ci)) == NULL ||
         add_one(cs, A_BIDS) < 0 || (imp_id = attr(c->imp, A_ID)) == NULL || (deal = attr(ch, A_DEAL)) == NULL ||
         (value = attr(ch, A_VALUE)) == NULL)
         goto done;
-    PyObject *args[] = {writer, c->bid_id, imp_id, line, c->price, cur, x, t, deal, value, p, ltv, source};
+    PyObject *args[] = {writer, c->bid_id, imp_id, c->line, c->price, cur, x, t, deal, value, p, ltv, c->source};
     body = Py_IS_TYPE(writer, &WriterType) ? writer_bid(writer, args + 1, 12)
                                            : PyObject_VectorcallMethod(interned[A_BID], args, 13, NULL);
 done:
-    Py_XDECREF(line);
-    Py_XDECREF(source);
     Py_XDECREF(ctx);
     Py_XDECREF(explained);
     Py_XDECREF(stats);
@@ -384,7 +379,7 @@ Decide_call(Decide *self, PyObject *const *args, size_t nargsf, PyObject *kwname
             goto done;
         if (c > 0)
             n++;
-        else if (PyObject_IsTrue(why) && is_no_match(reason))
+        else if (PyObject_IsTrue(why) && is_text(reason, s_no_match))
             Py_SETREF(reason, why);
         else
             Py_DECREF(why);
