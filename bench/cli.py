@@ -7,7 +7,8 @@ with ``--ceiling`` both again with the decision taken out, ``bench.ceiling``) ru
 whole run and are measured in interleaved rounds, so slow drift of a shared machine spreads over all of
 them instead of one; the learned model's cost is then read as the fall of its ratio against the priors'
 ratio from the same run, and the decision's cost inside the server as the time per request it adds to
-its ceiling.
+its ceiling. Each wrk run also reads the server's CPU time (``bench.cpu``): per request, on the app's
+thread and on granian's, how busy its core was, and how much of the run the hypervisor took the core.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, shared
+from bench import ceiling, cpu, shared
 
 REPO = shared.REPO
 SAMPLE = shared.BANNER
@@ -409,8 +410,12 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
 
         throughput: dict[str, dict[str, Any]] = {}
         for name, rs in runs.items():
-            good = [r["rps"] for r in rs if not r["failed"]]
-            throughput[name] = {"median_rps": statistics.median(good) if good else None,
+            good = [r for r in rs if not r["failed"]]
+            throughput[name] = {"median_rps": _median([r["rps"] for r in good]),
+                                "median_cpu_us": {part: _median([_cpu_us(r, part) for r in good])
+                                                  for part in ("main", "other", "total")},
+                                "median_busy": _median([r["busy"] for r in good]),
+                                "median_stolen": _median([r["stolen"] for r in good]),
                                 "failed_runs": len(rs) - len(good), "runs": rs}
         base = throughput["baseline"]["median_rps"]
         ratios = {f"{n}/baseline": (throughput[n]["median_rps"] / base
@@ -423,6 +428,11 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
         # app and server without it, where it shares the core and the caches with the HTTP work.
         in_server = {i: _added_us(throughput[i]["median_rps"], throughput[f"{i}{CEILING}"]["median_rps"])
                      for i in INTERFACES if plan.ceiling}
+        # The same as CPU time, and on which threads: the app's (main) or the server's (other).
+        in_server_cpu = {i: {part: _difference(throughput[i]["median_cpu_us"][part],
+                                               throughput[f"{i}{CEILING}"]["median_cpu_us"][part])
+                             for part in ("main", "other", "total")}
+                         for i in INTERFACES if plan.ceiling}
 
         latency: dict[str, Any] = {}
         for s in servers:
@@ -436,7 +446,7 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
     failed = sum(t["failed_runs"] for t in throughput.values()) + sum(
         1 for v in latency.values() if v is None or v["errors"])
     return {"throughput": throughput, "ratios": ratios, "model_falls": falls, "decision_in_server_us": in_server,
-            "latency": latency, "failed": failed}
+            "decision_in_server_cpu_us": in_server_cpu, "latency": latency, "failed": failed}
 
 
 def _fall(prior: float | None, learned: float | None) -> float | None:
@@ -447,15 +457,39 @@ def _added_us(rps: float | None, without_rps: float | None) -> float | None:
     return 1e6 / rps - 1e6 / without_rps if rps and without_rps else None
 
 
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _cpu_us(run: dict[str, Any], part: str) -> float:
+    c = run["cpu_us"]
+    return float(c["main"] + c["other"] if part == "total" else c[part])
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return a - b if a is not None and b is not None else None
+
+
 def _throughput(s: Server, lua: Path, plan: Plan) -> dict[str, Any]:
     from bench import wrk
 
     requests_before, bids_before = _bid_counts(s)
+    before, stolen_before = cpu.session(s.proc.pid), cpu.stolen(SERVER_CPU)
     r = wrk.run(s.url, lua, plan.duration, plan.connections, cpu=LOAD_CPU)
+    after, stolen = cpu.session(s.proc.pid), cpu.stolen(SERVER_CPU) - stolen_before
     requests_after, bids_after = _bid_counts(s)
     no_bids = (requests_after - requests_before) - (bids_after - bids_before)
+    main, other = after.main - before.main, after.other - before.other
     return {"rps": r.rps, "requests": r.requests, "non_2xx": r.status, "socket_errors": r.socket_errors,
             "no_bids": no_bids, "p50_ms": r.p50_us / 1000, "p99_ms": r.p99_us / 1000,
+            # the server's CPU per request, and the share of the run its core spent on it
+            "cpu_us": {"main": main / 1e3 / max(r.requests, 1), "other": other / 1e3 / max(r.requests, 1)},
+            "busy": (main + other) / 1e3 / r.duration_us if r.duration_us else 0.0,
+            "stolen": stolen / 1e3 / r.duration_us if r.duration_us else 0.0,  # by the machine's hypervisor
             "failed": bool(r.status or r.socket_errors or no_bids)}
 
 
@@ -488,12 +522,17 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
                   else f"fall <={TARGETS['model_fall']:.0%}" if name.endswith(MODEL) else "")
         bad = sum(r["non_2xx"] + r["socket_errors"] + r["no_bids"] for r in t["runs"])
         fall = report["model_falls"].get(name)
-        notes = f"{len(t['runs'])} x {plan.duration:g} s, {t['failed_runs']} failed, {bad} bad answers"
+        c, busy, stolen = t["median_cpu_us"], t["median_busy"], t["median_stolen"]
+        notes = (f"CPU {num(c['total'], ' us')} a request, {num(c['main'], ' us')} on the app's thread, core "
+                 f"{_percent(busy)} busy, {_percent(stolen)} stolen; {len(t['runs'])} x {plan.duration:g} s, "
+                 f"{t['failed_runs']} failed, {bad} bad answers")
         if name.endswith(MODEL):
             notes = f"{num(None if fall is None else fall * 100)}% below the priors' ratio; {notes}"
         if name.endswith(CEILING):
             added = report["decision_in_server_us"][name.removesuffix(CEILING)]
-            notes = f"no decision: with it each request takes {num(added, ' us')} more; {notes}"
+            more = report["decision_in_server_cpu_us"][name.removesuffix(CEILING)]
+            notes = (f"no decision: with it each request takes {num(added, ' us')} more, CPU "
+                     f"{num(more['total'], ' us')} more ({num(more['main'], ' us')} on the app's thread); {notes}")
         rows.append(("wrk", name, "", "", "", num(t["median_rps"], digits=0), num(ratio, digits=2), target, notes))
     for name in names:
         lat = report["latency"][name]

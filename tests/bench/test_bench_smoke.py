@@ -48,6 +48,19 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
     rps = {name: t["median_rps"] for name, t in report["throughput"].items()}
     assert report["decision_in_server_us"] == {
         i: pytest.approx(1e6 / rps[i] - 1e6 / rps[f"{i}-ceiling"]) for i in ("asgi", "rsgi")}
+    # The server's CPU time per request, on the app's thread and on granian's, and as a difference.
+    for t in report["throughput"].values():
+        assert all(r["cpu_us"]["main"] > 0 and r["cpu_us"]["other"] > 0 and r["busy"] > 0 and r["stolen"] >= 0
+                   for r in t["runs"])
+        only = t["runs"][0]  # one run each with --quick: the medians are its figures
+        assert t["median_cpu_us"] == {**only["cpu_us"],
+                                      "total": pytest.approx(only["cpu_us"]["main"] + only["cpu_us"]["other"])}
+        assert t["median_busy"] == only["busy"] and t["median_stolen"] == only["stolen"]
+    cpu = {name: t["median_cpu_us"] for name, t in report["throughput"].items()}
+    assert report["decision_in_server_cpu_us"] == {
+        i: {part: pytest.approx(cpu[i][part] - cpu[f"{i}-ceiling"][part]) for part in ("main", "other", "total")}
+        for i in ("asgi", "rsgi")}
+    assert "on the app's thread" in done.stdout
 
 
 @pytest.mark.e2e
@@ -68,6 +81,6 @@ def test_quick_bench_with_a_model_compares_it_with_the_priors_in_the_same_run(tm
         (1000, "prior"), (10000, "prior"), (1000, "learned"), (10000, "learned")]
     assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi+model", "rsgi+model"}
     assert set(report["model_falls"]) == {"asgi+model", "rsgi+model"}
-    assert report["decision_in_server_us"] == {}
+    assert report["decision_in_server_us"] == {} and report["decision_in_server_cpu_us"] == {}
     assert all(isinstance(f, float) for f in report["model_falls"].values())
     assert "below the priors' ratio" in done.stdout

@@ -1,0 +1,53 @@
+"""A server's CPU time, read from ``/proc``: every thread of every process in its session, in nanoseconds;
+and the time the machine's hypervisor took its core.
+
+Throughput says how long a request took on the server's core, not whether the core was busy all that
+time nor which thread spent it. Granian runs the app on each worker's main thread (its event loop) and
+does the HTTP work on Rust threads beside it, so the split tells the app's cost from the server's.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+TICK = os.sysconf("SC_CLK_TCK")  # /proc/stat's unit: clock ticks a second
+
+
+class Cpu(NamedTuple):
+    main: int  # ns on the processes' main threads: the worker's event loop, running the app
+    other: int  # ns on their other threads: granian's runtime and blocking threads
+
+
+def stolen(core: int) -> int:
+    """ns the hypervisor ran something else while ``core`` (a virtual CPU) had work: /proc/stat's steal,
+    kept in clock ticks. On a shared machine it tells a server that lost its core from one that idled."""
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            if line.startswith(b"cpu%d " % core):
+                return int(line.split()[8]) * 1_000_000_000 // TICK
+    raise ValueError(f"/proc/stat has no line for CPU {core}")
+
+
+def session(sid: int) -> Cpu:
+    """CPU time so far of the threads of every process in session ``sid`` (a server started with
+    ``start_new_session``: its master and its workers). A thread that has exited no longer counts."""
+    main = other = 0
+    for proc in os.scandir("/proc"):
+        if not proc.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{proc.name}/stat", "rb") as f:
+                # after the command name, which may hold spaces and ')': state, ppid, pgrp, session
+                if int(f.read().rsplit(b")", 1)[1].split()[3]) != sid:
+                    continue
+            for task in os.scandir(f"/proc/{proc.name}/task"):
+                with open(f"{task.path}/schedstat", "rb") as f:
+                    ns = int(f.read().split()[0])  # time on a CPU; waiting and sleeping excluded
+                if task.name == proc.name:
+                    main += ns
+                else:
+                    other += ns
+        except (FileNotFoundError, ProcessLookupError):  # exited while we read
+            continue
+    return Cpu(main, other)
