@@ -1,0 +1,264 @@
+"""The decision timed inside a loaded server, with its thread's CPU clock.
+
+``python3 -m bench.inside`` serves the bidder's app (``bench.ceiling``'s) with the engine's place taken
+by timed work: the decision itself (``decision``), nothing (``none``: what the timing costs), a fixed
+loop of Python additions (``loop:N``: little code, no memory; ``rtb bench``'s constant work is 300) or a
+read of memory (``read:KIB``: memory, next to no code). Each runs in its own server on CPU 0 under wrk
+from CPU 1, in interleaved rounds, and back to back in this process on CPU 0. It prints, per work, its
+CPU per call in the server and in process, net of the timing's own, and what the server spent per
+request on the app's thread and on granian's: the difference is what serving requests around a piece of
+work does to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+from bench import ceiling, cpu, wrk
+from bench.cli import (
+    INTERFACES,
+    LOAD_CPU,
+    PATH,
+    SAMPLE,
+    SERVER_CPU,
+    BenchError,
+    Server,
+    _pinned,
+    _request,
+    _synthetic_file,
+)
+from bidder.app import App
+from bidder.decide import Outcome
+from bidder.engine import Engine
+
+WORK = "BENCH_INSIDE_WORK"  # decision | none | loop:N | read:KIB
+TALLY = "BENCH_INSIDE_TALLY"  # the file the server keeps its running count of calls and CPU time in
+
+
+def parse_work(work: str) -> tuple[str, str]:
+    kind, _, arg = work.partition(":")
+    try:
+        if kind in ("decision", "none") and not arg or kind == "read" and float(arg) > 0 or (
+                kind == "loop" and int(arg) > 0):
+            return kind, arg
+    except ValueError:
+        pass
+    raise BenchError(f"work {work!r}: expected decision, none, loop:N or read:KIB (a positive number)")
+
+
+class Timed(ceiling.Decided):
+    """In the engine's place: does ``work`` for each bid request and times it with the thread's CPU
+    clock; every 1,024 calls it writes the totals so far to ``tally`` (one write, no per-call I/O)."""
+
+    def __init__(self, engine: Engine, body: bytes, work: str, tally: str) -> None:
+        super().__init__(engine, body)
+        kind, arg = parse_work(work)
+        self._kind = kind
+        self._loop = range(int(arg) if kind == "loop" else 0)
+        self._memory = bytearray(int(float(arg) * 1024) if kind == "read" else 0)
+        self._tally = os.open(tally, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        self.calls = self.cpu_ns = 0
+
+    def bid(self, body: bytes, started_ns: int | None = None) -> Outcome:
+        t0 = time.thread_time_ns()
+        if self._kind == "decision":
+            out = self._engine.bid(body, started_ns)
+        else:
+            if self._loop:
+                x = 0
+                for j in self._loop:
+                    x += j
+            elif self._memory:
+                self._memory.find(b"\x01")  # reads all of it: it holds only zeros
+            out = super().bid(body, started_ns)
+        self.cpu_ns += time.thread_time_ns() - t0
+        self.calls += 1
+        if not self.calls & 1023:
+            os.pwrite(self._tally, b"%d %d\n" % (self.calls, self.cpu_ns), 0)  # only ever grows
+        return out
+
+    def close(self) -> None:
+        os.close(self._tally)
+
+
+def create_app() -> App:
+    from bidder.server import create_app
+
+    app = create_app()
+    bidder = app.bidder
+    body = Path(os.environ[ceiling.REQUEST]).read_bytes()
+    bidder.engine = cast(Engine, Timed(bidder.engine, body, os.environ[WORK], os.environ[TALLY]))
+    return app
+
+
+@contextmanager
+def _local(campaigns: int, body: bytes, works: list[str], tmp: Path) -> Iterator[dict[str, Timed]]:
+    """The works in this process, on a bidder like a server's."""
+    from bidder.campaign import load_campaigns
+    from bidder.service import Bidder
+    from bidder.settings import from_env
+
+    lines = load_campaigns(_synthetic_file(campaigns, tmp / "local-campaigns.json"))
+    (tmp / "local").mkdir()
+    bidder = Bidder(from_env({}, data_dir=str(tmp / "local"), notice_secret=secrets.token_hex(32)), lines)
+    timed: dict[str, Timed] = {}
+    try:
+        bidder.warm_up()
+        gc.freeze()  # as each worker does once warm
+        for n, w in enumerate(works):
+            timed[w] = Timed(bidder.engine, body, w, str(tmp / "local" / f"tally-{n}"))
+        yield timed
+    finally:
+        for t in timed.values():
+            t.close()
+        gc.unfreeze()
+        bidder.close()
+
+
+def _local_round(timed: Timed, body: bytes, calls: int) -> float:
+    """The work's mean CPU per call over ``calls`` back to back on CPU 0."""
+    timed.calls = timed.cpu_ns = 0
+    with _pinned(SERVER_CPU):
+        for _ in range(calls):
+            timed.bid(body)
+    return timed.cpu_ns / 1e3 / calls
+
+
+def _tally(path: Path) -> tuple[int, int]:
+    text = path.read_text() if path.exists() else ""
+    calls, ns = text.split() if text.strip() else ("0", "0")
+    return int(calls), int(ns)
+
+
+def _round(s: Server, tally: Path, lua: Path, duration: float) -> dict[str, float]:
+    (calls0, ns0), before = _tally(tally), cpu.session(s.proc.pid)
+    r = wrk.run(s.url, lua, duration, cpu=LOAD_CPU)
+    (calls1, ns1), after = _tally(tally), cpu.session(s.proc.pid)
+    if r.status or r.socket_errors or calls1 <= calls0:
+        raise BenchError(f"{s.name}: {r.status} bad answers, {r.socket_errors} socket errors, "
+                         f"{calls1 - calls0} calls tallied")
+    n = max(r.requests, 1)
+    return {"rps": r.rps, "call_us": (ns1 - ns0) / 1e3 / (calls1 - calls0),
+            "app_us": (after.main - before.main) / 1e3 / n, "granian_us": (after.other - before.other) / 1e3 / n}
+
+
+def measure(interfaces: list[str], works: list[str], campaigns: int, duration: float, repeat: int,
+            warm_up: float, calls: int) -> list[dict[str, Any]]:
+    """Medians over ``repeat`` rounds, per interface and work, each round also timing ``calls`` of each
+    work in process; ``net`` figures are less the ``none`` work's (the clock reads), where ``none`` was
+    measured too."""
+    body = SAMPLE.read_bytes()
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="rtb-inside-") as tmp_name:
+        tmp = Path(tmp_name)
+        local = stack.enter_context(_local(campaigns, body, works, tmp))
+        for w in works:
+            _local_round(local[w], body, calls)  # warm-up
+        (tmp / "request.json").write_bytes(body)
+        lua = tmp / "post.lua"
+        lua.write_text(wrk.script(body))
+        env = {"RTB_CAMPAIGNS": str(_synthetic_file(campaigns, tmp / "campaigns.json")),
+               "RTB_NOTICE_SECRET": secrets.token_hex(32), ceiling.REQUEST: str(tmp / "request.json")}
+        servers: list[tuple[str, str, Server, Path]] = []
+        for i in interfaces:
+            for w in works:
+                data, tally = tmp / f"data-{i}-{w.replace(':', '-')}", tmp / f"tally-{i}-{w.replace(':', '-')}"
+                data.mkdir()
+                s = Server(f"{i} {w}", [sys.executable, "-m", "bench.inside", "--serve", i],
+                           ["bidder ready", "Started worker"],
+                           {**env, "RTB_DATA_DIR": str(data), WORK: w, TALLY: str(tally)})
+                stack.callback(s.stop)
+                servers.append((i, w, s, tally))
+        for _, _, s, _ in servers:
+            s.wait_ready()
+            status, _ = _request(s.port, "POST", PATH, body)
+            if status != 200:
+                raise BenchError(f"{s.name} answered {status} to the request\n{s.output}")
+            wrk.run(s.url, lua, warm_up, cpu=LOAD_CPU)
+        # In process and in the servers by turns, so that a slow spell of the machine falls on both.
+        rounds: dict[tuple[str, str], list[dict[str, float]]] = {(i, w): [] for i, w, _, _ in servers}
+        local_rounds: dict[str, list[float]] = {w: [] for w in works}
+        for _ in range(repeat):
+            for w in works:
+                local_rounds[w].append(_local_round(local[w], body, calls))
+            for i, w, s, tally in servers:
+                rounds[i, w].append(_round(s, tally, lua, duration))
+    here = {w: statistics.median(ts) for w, ts in local_rounds.items()}
+    rows: list[dict[str, Any]] = [
+        {"interface": i, "work": w, "rounds": rs,
+         **{k: statistics.median(r[k] for r in rs) for k in ("rps", "call_us", "app_us", "granian_us")}}
+        for (i, w), rs in rounds.items()]
+    clock = {r["interface"]: r["call_us"] for r in rows if r["work"] == "none"}
+    for r in rows:
+        r["net_us"] = r["call_us"] - clock[r["interface"]] if r["interface"] in clock else None
+        r["in_process_rounds"] = local_rounds[r["work"]]
+        r["in_process_us"] = here[r["work"]]
+        r["in_process_net_us"] = here[r["work"]] - here["none"] if "none" in here else None
+    return rows
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    def us(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f} us"
+
+    head = ("interface", "work", "req/s", "CPU a call", "net of none", "in process, net", "app thread a request",
+            "granian a request")
+    body = [(r["interface"], r["work"], f"{r['rps']:,.0f}", us(r["call_us"]), us(r["net_us"]),
+             us(r["in_process_net_us"]), us(r["app_us"]), us(r["granian_us"])) for r in rows]
+    widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+                     for row in (head, *body))
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m bench.inside", description=__doc__.split("\n")[0])
+    p.add_argument("--work", default="none,decision,loop:300,read:256",
+                   help="comma-separated: decision, none, loop:N, read:KIB (default: %(default)s)")
+    p.add_argument("--interface", default=",".join(INTERFACES), help="asgi, rsgi or both (default: both)")
+    p.add_argument("--campaigns", type=int, default=1000)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds of wrk per round")
+    p.add_argument("--repeat", type=int, default=2, help="interleaved rounds")
+    p.add_argument("--quick", action="store_true", help="one round of 1 s, for a smoke test")
+    p.add_argument("--json", type=Path, help="also write the figures to this file")
+    p.add_argument("--serve", choices=INTERFACES, help=argparse.SUPPRESS)  # a server of the run's
+    p.add_argument("--bind", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.serve:
+        from bidder.server import serve
+        from bidder.settings import from_env
+
+        serve(from_env(interface=args.serve, bind=args.bind), target="bench.inside:create_app")
+        return 0
+    if not {SERVER_CPU, LOAD_CPU} <= os.sched_getaffinity(0):
+        raise BenchError(f"the servers go on CPU {SERVER_CPU} and wrk on CPU {LOAD_CPU}; this process may "
+                         f"only use CPUs {sorted(os.sched_getaffinity(0))}")
+    for w in args.work.split(","):
+        parse_work(w)
+    interfaces = args.interface.split(",")
+    if not set(interfaces) <= set(INTERFACES):
+        raise BenchError(f"--interface {args.interface}: expected asgi, rsgi or both")
+    duration, repeat, warm_up, calls = (1.0, 1, 1.0, 1000) if args.quick else (args.duration, args.repeat, 3.0, 20_000)
+    rows = measure(interfaces, args.work.split(","), args.campaigns, duration, repeat, warm_up, calls)
+    print(_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BenchError as exc:
+        sys.exit(f"bench.inside: {exc}")
