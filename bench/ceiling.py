@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,12 +44,14 @@ class Decided:
         return getattr(self._engine, name)
 
 
-def create_app() -> App:
+def create_app(decided: Callable[[Engine, bytes], Decided] = Decided) -> App:
+    """The bidder's app with ``decided(engine, request body)`` in its engine's place (``bench.inside``
+    passes its timed variant)."""
     from bidder.server import create_app
 
     app = create_app()
     bidder = app.bidder
-    bidder.engine = cast(Engine, Decided(bidder.engine, Path(os.environ[REQUEST]).read_bytes()))
+    bidder.engine = cast(Engine, decided(bidder.engine, Path(os.environ[REQUEST]).read_bytes()))
     return app
 
 

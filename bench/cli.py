@@ -159,11 +159,10 @@ def _synthetic_file(n: int, path: Path) -> Path:
 COLD_SWEEP = 1 << 20
 
 
-def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
-    """The in-process decision with ``n`` campaigns, under the learned ``model`` artefact or the priors:
-    back to back (warm caches), then with ``COLD_SWEEP`` bytes read between two decisions (cold)."""
-    import numpy as np
-
+@contextmanager
+def _bidder_here(n: int, model: str = "") -> Iterator[Any]:
+    """A bidder in this process with ``n`` synthetic campaigns and the learned ``model`` artefact or the
+    priors, warm and with its heap frozen, as each worker is once warm (``bidder.server.create_app``)."""
     from bidder.campaign import load_campaigns
     from bidder.service import Bidder
     from bidder.settings import from_env
@@ -173,31 +172,40 @@ def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
         bidder = Bidder(from_env({}, data_dir=tmp, notice_secret=secrets.token_hex(32), model=model), campaigns)
         try:
             bidder.warm_up()
-            gc.freeze()  # as each worker does once warm (bidder.server.create_app)
-            bid = bidder.engine.bid
-            status = bid(body).status
-            if status != 200:
-                raise BenchError(f"the bidder answered {status}, not a bid, to the request with {n} campaigns")
-            clock = time.perf_counter_ns
-            times = [0] * calls
-            cold = [0] * (calls // 5)
-            sweep = np.ones(COLD_SWEEP // 8).sum
-            with _pinned(SERVER_CPU):
-                for _ in range(max(1000, calls // 10)):
-                    bid(body)
-                for i in range(calls):
-                    t = clock()
-                    bid(body)
-                    times[i] = clock() - t
-                for i in range(len(cold)):
-                    sweep()
-                    t = clock()
-                    bid(body)
-                    cold[i] = clock() - t
-            matching = _matching(bidder, body)
+            gc.freeze()
+            yield bidder
         finally:
             gc.unfreeze()
             bidder.close()
+
+
+def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
+    """The in-process decision with ``n`` campaigns, under the learned ``model`` artefact or the priors:
+    back to back (warm caches), then with ``COLD_SWEEP`` bytes read between two decisions (cold)."""
+    import numpy as np
+
+    with _bidder_here(n, model) as bidder:
+        bid = bidder.engine.bid
+        status = bid(body).status
+        if status != 200:
+            raise BenchError(f"the bidder answered {status}, not a bid, to the request with {n} campaigns")
+        clock = time.perf_counter_ns
+        times = [0] * calls
+        cold = [0] * (calls // 5)
+        sweep = np.ones(COLD_SWEEP // 8).sum
+        with _pinned(SERVER_CPU):
+            for _ in range(max(1000, calls // 10)):
+                bid(body)
+            for i in range(calls):
+                t = clock()
+                bid(body)
+                times[i] = clock() - t
+            for i in range(len(cold)):
+                sweep()
+                t = clock()
+                bid(body)
+                cold[i] = clock() - t
+        matching = _matching(bidder, body)
     return {"campaigns": n, "model": "learned" if model else "prior", "matching": matching, "calls": calls,
             "status": status, **_percentiles(times), "cold": {"calls": len(cold), **_percentiles(cold)}}
 
@@ -358,10 +366,7 @@ def _bid_counts(server: Server) -> tuple[int, int]:
 
 def _start(stack: ExitStack, tmp: Path, plan: Plan, body: bytes, model: str) -> list[Server]:
     """The baseline and the bidders, started together (the bidders compile their kernels meanwhile)."""
-    request = tmp / "request.json"
-    request.write_bytes(body)
-    env = {"RTB_CAMPAIGNS": str(_synthetic_file(plan.campaigns, tmp / "campaigns.json")),
-           "RTB_NOTICE_SECRET": secrets.token_hex(32), ceiling.REQUEST: str(request)}
+    env = _bidder_env(tmp, plan.campaigns, body)
     granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
                "--http", "1", "--no-ws"]
     bidder = [sys.executable, "-m", "control.cli", "bidder", "--interface"]
@@ -382,6 +387,30 @@ def _start(stack: ExitStack, tmp: Path, plan: Plan, body: bytes, model: str) -> 
     return servers
 
 
+def _bidder_env(tmp: Path, campaigns: int, body: bytes) -> dict[str, str]:
+    """What every benchmarked bidder is served with: ``campaigns`` synthetic campaigns, a notice secret,
+    and the request whose answer a ceiling gives (``bench.ceiling``)."""
+    request = tmp / "request.json"
+    request.write_bytes(body)
+    return {"RTB_CAMPAIGNS": str(_synthetic_file(campaigns, tmp / "campaigns.json")),
+            "RTB_NOTICE_SECRET": secrets.token_hex(32), ceiling.REQUEST: str(request)}
+
+
+def _ready(servers: Sequence[Server], body: bytes, lua: Path, warm_up: float, connections: int) -> None:
+    """Each server up and bidding on ``body``; then each loaded by wrk, untimed, once all are up (the
+    bidders' start-up work is done by then)."""
+    from bench import wrk
+
+    for s in servers:
+        s.wait_ready()
+        status, answer = _request(s.port, "POST", PATH, body)
+        if status != 200 or not answer:
+            raise BenchError(f"{s.name} answered {status} {answer[:200]!r} to the request; "
+                             f"the benchmark measures bids\n{s.output}")
+    for s in servers:
+        wrk.run(s.url, lua, warm_up, connections, cpu=LOAD_CPU)
+
+
 def _bidders(model: str, ceiling: bool) -> list[str]:
     return [*INTERFACES, *(f"{i}{MODEL}" for i in INTERFACES if model),
             *(f"{i}{CEILING}" for i in INTERFACES if ceiling)]
@@ -394,14 +423,7 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
     lua.write_text(wrk.script(body))
     with ExitStack() as stack:
         servers = _start(stack, tmp, plan, body, model)
-        for s in servers:
-            s.wait_ready()
-            status, answer = _request(s.port, "POST", PATH, body)
-            if status != 200 or not answer:
-                raise BenchError(f"{s.name} answered {status} {answer[:200]!r} to the request; "
-                                 f"the benchmark measures bids\n{s.output}")
-        for s in servers:  # untimed, once all are up: the bidders' start-up work is done by then
-            wrk.run(s.url, lua, plan.warm_up, plan.connections, cpu=LOAD_CPU)
+        _ready(servers, body, lua, plan.warm_up, plan.connections)
 
         runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
         for _ in range(plan.repeat):

@@ -13,10 +13,8 @@ work does to it.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -24,20 +22,20 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from bench import ceiling, cpu, wrk
 from bench.cli import (
     INTERFACES,
     LOAD_CPU,
-    PATH,
     SAMPLE,
     SERVER_CPU,
     BenchError,
     Server,
+    _bidder_env,
+    _bidder_here,
     _pinned,
-    _request,
-    _synthetic_file,
+    _ready,
 )
 from bidder.app import App
 from bidder.decide import Outcome
@@ -45,6 +43,7 @@ from bidder.engine import Engine
 
 WORK = "BENCH_INSIDE_WORK"  # decision | none | loop:N | read:KIB
 TALLY = "BENCH_INSIDE_TALLY"  # the file the server keeps its running count of calls and CPU time in
+CONNECTIONS = 32  # wrk's, as in rtb bench
 
 
 def parse_work(work: str) -> tuple[str, str]:
@@ -94,37 +93,19 @@ class Timed(ceiling.Decided):
 
 
 def create_app() -> App:
-    from bidder.server import create_app
-
-    app = create_app()
-    bidder = app.bidder
-    body = Path(os.environ[ceiling.REQUEST]).read_bytes()
-    bidder.engine = cast(Engine, Timed(bidder.engine, body, os.environ[WORK], os.environ[TALLY]))
-    return app
+    return ceiling.create_app(lambda engine, body: Timed(engine, body, os.environ[WORK], os.environ[TALLY]))
 
 
 @contextmanager
 def _local(campaigns: int, body: bytes, works: list[str], tmp: Path) -> Iterator[dict[str, Timed]]:
     """The works in this process, on a bidder like a server's."""
-    from bidder.campaign import load_campaigns
-    from bidder.service import Bidder
-    from bidder.settings import from_env
-
-    lines = load_campaigns(_synthetic_file(campaigns, tmp / "local-campaigns.json"))
-    (tmp / "local").mkdir()
-    bidder = Bidder(from_env({}, data_dir=str(tmp / "local"), notice_secret=secrets.token_hex(32)), lines)
-    timed: dict[str, Timed] = {}
-    try:
-        bidder.warm_up()
-        gc.freeze()  # as each worker does once warm
-        for n, w in enumerate(works):
-            timed[w] = Timed(bidder.engine, body, w, str(tmp / "local" / f"tally-{n}"))
-        yield timed
-    finally:
-        for t in timed.values():
-            t.close()
-        gc.unfreeze()
-        bidder.close()
+    with _bidder_here(campaigns) as bidder:
+        timed = {w: Timed(bidder.engine, body, w, str(tmp / f"local-tally-{n}")) for n, w in enumerate(works)}
+        try:
+            yield timed
+        finally:
+            for t in timed.values():
+                t.close()
 
 
 def _local_round(timed: Timed, body: bytes, calls: int) -> float:
@@ -144,7 +125,7 @@ def _tally(path: Path) -> tuple[int, int]:
 
 def _round(s: Server, tally: Path, lua: Path, duration: float) -> dict[str, float]:
     (calls0, ns0), before = _tally(tally), cpu.session(s.proc.pid)
-    r = wrk.run(s.url, lua, duration, cpu=LOAD_CPU)
+    r = wrk.run(s.url, lua, duration, CONNECTIONS, cpu=LOAD_CPU)
     (calls1, ns1), after = _tally(tally), cpu.session(s.proc.pid)
     if r.status or r.socket_errors or calls1 <= calls0:
         raise BenchError(f"{s.name}: {r.status} bad answers, {r.socket_errors} socket errors, "
@@ -165,11 +146,9 @@ def measure(interfaces: list[str], works: list[str], campaigns: int, duration: f
         local = stack.enter_context(_local(campaigns, body, works, tmp))
         for w in works:
             _local_round(local[w], body, calls)  # warm-up
-        (tmp / "request.json").write_bytes(body)
         lua = tmp / "post.lua"
         lua.write_text(wrk.script(body))
-        env = {"RTB_CAMPAIGNS": str(_synthetic_file(campaigns, tmp / "campaigns.json")),
-               "RTB_NOTICE_SECRET": secrets.token_hex(32), ceiling.REQUEST: str(tmp / "request.json")}
+        env = _bidder_env(tmp, campaigns, body)
         servers: list[tuple[str, str, Server, Path]] = []
         for i in interfaces:
             for w in works:
@@ -180,12 +159,7 @@ def measure(interfaces: list[str], works: list[str], campaigns: int, duration: f
                            {**env, "RTB_DATA_DIR": str(data), WORK: w, TALLY: str(tally)})
                 stack.callback(s.stop)
                 servers.append((i, w, s, tally))
-        for _, _, s, _ in servers:
-            s.wait_ready()
-            status, _ = _request(s.port, "POST", PATH, body)
-            if status != 200:
-                raise BenchError(f"{s.name} answered {status} to the request\n{s.output}")
-            wrk.run(s.url, lua, warm_up, cpu=LOAD_CPU)
+        _ready([s for _, _, s, _ in servers], body, lua, warm_up, CONNECTIONS)
         # In process and in the servers by turns, so that a slow spell of the machine falls on both.
         rounds: dict[tuple[str, str], list[dict[str, float]]] = {(i, w): [] for i, w, _, _ in servers}
         local_rounds: dict[str, list[float]] = {w: [] for w in works}
