@@ -3,11 +3,12 @@
 Layout on a 2-core machine: what is measured runs on CPU 0 (the in-process decision, each server with
 one worker), what loads it runs on CPU 1 (wrk, the open-loop generator). The servers (the bare ASGI
 baseline, the bidder over ASGI and over RSGI, with ``--model`` both again with the learned model, and
-with ``--ceiling`` both again with the decision taken out, ``bench.ceiling``) run side by side for the
-whole run and are measured in interleaved rounds, so slow drift of a shared machine spreads over all of
-them instead of one; the learned model's cost is then read as the fall of its ratio against the priors'
-ratio from the same run, and the decision's cost inside the server as the time per request it adds to
-its ceiling. Each wrk run also reads the server's CPU time (``bench.cpu``): per request, on the app's
+with ``--ceiling`` both again with the decision taken out, ``bench.ceiling``, and the bare app over
+RSGI) run side by side for the whole run and are measured in interleaved rounds, so slow drift of a
+shared machine spreads over all of them instead of one; the learned model's cost is then read as the
+fall of its ratio against the priors' ratio from the same run, the decision's cost inside the server as
+the time per request it adds to its ceiling, and the rest of the app's as what its ceiling adds to the
+bare app of its interface. Each wrk run also reads the server's CPU time (``bench.cpu``): per request, on the app's
 thread and on granian's, how busy its core was, and how much of the run the hypervisor took the core.
 """
 
@@ -45,6 +46,9 @@ SERVER_CPU, LOAD_CPU = 0, 1
 INTERFACES = ("asgi", "rsgi")
 MODEL = "+model"  # suffix of the servers running the learned model
 CEILING = "-ceiling"  # suffix of the bidder's app with the decision taken out (bench.ceiling)
+# The bare apps answering a fixed body (bench.baseline), by name: over ASGI the baseline of every ratio; with
+# ``--ceiling`` also over RSGI, the most any RSGI app can do here.
+BARE = {"baseline": ("asgi", "bench.baseline:app"), "baseline-rsgi": ("rsgi", "bench.baseline:rsgi")}
 TARGETS = {"median_us": 15.0, "p99_us": 40.0, "asgi/baseline": 0.85, "rsgi/baseline": 1.0, "model_fall": 0.05}
 
 
@@ -62,8 +66,9 @@ def register(sub: Any) -> None:
     p.add_argument("--request", type=Path, default=SAMPLE, help="bid request body (default: the IAB simple banner)")
     p.add_argument("--model", type=Path, help="a CTR model artefact (.json) for the bidder instead of the priors")
     p.add_argument("--ceiling", action="store_true",
-                   help="also serve the bidder's app with the decision taken out (its answer made once), and "
-                        "report what the decision costs inside the loaded server")
+                   help="also serve the bidder's app with the decision taken out (its answer made once) and the "
+                        "bare app over RSGI, and report what the decision and the rest of the app cost inside "
+                        "the loaded server")
     p.add_argument("--quick", action="store_true", help="short runs for a smoke test (numbers are rough)")
     p.add_argument("--json", type=Path, help="also write every number and the machine facts to this file")
     p.set_defaults(handler=_bench)
@@ -271,8 +276,8 @@ class Server:
         self._reader.start()
 
     def _bind_args(self) -> list[str]:
-        if self.name == "baseline":
-            return ["--host", "127.0.0.1", "--port", str(self.port), "bench.baseline:app"]
+        if self.name in BARE:
+            return ["--host", "127.0.0.1", "--port", str(self.port), BARE[self.name][1]]
         return ["--bind", f"127.0.0.1:{self.port}"]
 
     def _pump(self) -> None:
@@ -354,8 +359,8 @@ def _request(port: int, method: str, path: str, body: bytes | None = None) -> tu
 
 
 def _bid_counts(server: Server) -> tuple[int, int]:
-    """(requests, bids) the bidder has answered so far; the baseline always 'bids'."""
-    if server.name == "baseline":
+    """(requests, bids) the bidder has answered so far; a bare app always 'bids'."""
+    if server.name in BARE:
         return 0, 0
     status, raw = _request(server.port, "GET", "/status")
     if status != 200:
@@ -365,13 +370,14 @@ def _bid_counts(server: Server) -> tuple[int, int]:
 
 
 def _start(stack: ExitStack, tmp: Path, plan: Plan, body: bytes, model: str) -> list[Server]:
-    """The baseline and the bidders, started together (the bidders compile their kernels meanwhile)."""
+    """The bare apps and the bidders, started together (the bidders compile their kernels meanwhile)."""
     env = _bidder_env(tmp, plan.campaigns, body)
-    granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
-               "--http", "1", "--no-ws"]
+    granian = [sys.executable, "-m", "granian", "--workers", "1", "--loop", "uvloop", "--http", "1", "--no-ws",
+               "--interface"]
     bidder = [sys.executable, "-m", "control.cli", "bidder", "--interface"]
     decided = [sys.executable, "-m", "bench.ceiling"]
-    specs: list[tuple[str, list[str], list[str], dict[str, str]]] = [("baseline", granian, ["Started worker"], {})]
+    specs: list[tuple[str, list[str], list[str], dict[str, str]]] = [
+        (name, [*granian, BARE[name][0]], ["Started worker"], {}) for name in _bare(plan.ceiling)]
     for name in _bidders(model, plan.ceiling):
         interface = name.removesuffix(MODEL).removesuffix(CEILING)
         data = tmp / f"data-{name}"
@@ -411,6 +417,10 @@ def _ready(servers: Sequence[Server], body: bytes, lua: Path, warm_up: float, co
         wrk.run(s.url, lua, warm_up, connections, cpu=LOAD_CPU)
 
 
+def _bare(ceiling: bool) -> list[str]:
+    return ["baseline", *(["baseline-rsgi"] if ceiling else [])]
+
+
 def _bidders(model: str, ceiling: bool) -> list[str]:
     return [*INTERFACES, *(f"{i}{MODEL}" for i in INTERFACES if model),
             *(f"{i}{CEILING}" for i in INTERFACES if ceiling)]
@@ -442,7 +452,7 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
         base = throughput["baseline"]["median_rps"]
         ratios = {f"{n}/baseline": (throughput[n]["median_rps"] / base
                                     if base and throughput[n]["median_rps"] else None)
-                  for n in _bidders(model, plan.ceiling)}
+                  for n in [*_bare(plan.ceiling)[1:], *_bidders(model, plan.ceiling)]}
         # The learned model's cost: how far its ratio falls below the priors' ratio, same run.
         falls = {f"{i}{MODEL}": _fall(ratios[f"{i}/baseline"], ratios[f"{i}{MODEL}/baseline"])
                  for i in INTERFACES if model}
@@ -455,6 +465,12 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
                                                throughput[f"{i}{CEILING}"]["median_cpu_us"][part])
                              for part in ("main", "other", "total")}
                          for i in INTERFACES if plan.ceiling}
+        # What the bidder's app costs without its decision over the bare app of its interface: its own
+        # HTTP handling (headers, gzip, the latency histogram, the version echoed) and its longer answer.
+        over_bare_cpu = {i: {part: _difference(throughput[f"{i}{CEILING}"]["median_cpu_us"][part],
+                                               throughput[bare]["median_cpu_us"][part])
+                             for part in ("main", "other", "total")}
+                         for i, bare in zip(INTERFACES, BARE, strict=True) if plan.ceiling}
 
         latency: dict[str, Any] = {}
         for s in servers:
@@ -468,7 +484,8 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
     failed = sum(t["failed_runs"] for t in throughput.values()) + sum(
         1 for v in latency.values() if v is None or v["errors"])
     return {"throughput": throughput, "ratios": ratios, "model_falls": falls, "decision_in_server_us": in_server,
-            "decision_in_server_cpu_us": in_server_cpu, "latency": latency, "failed": failed}
+            "decision_in_server_cpu_us": in_server_cpu, "app_over_bare_cpu_us": over_bare_cpu, "latency": latency,
+            "failed": failed}
 
 
 def _fall(prior: float | None, learned: float | None) -> float | None:
@@ -553,8 +570,13 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
         if name.endswith(CEILING):
             added = report["decision_in_server_us"][name.removesuffix(CEILING)]
             more = report["decision_in_server_cpu_us"][name.removesuffix(CEILING)]
+            over = report["app_over_bare_cpu_us"][name.removesuffix(CEILING)]
             notes = (f"no decision: with it each request takes {num(added, ' us')} more, CPU "
-                     f"{num(more['total'], ' us')} more ({num(more['main'], ' us')} on the app's thread); {notes}")
+                     f"{num(more['total'], ' us')} more ({num(more['main'], ' us')} on the app's thread); "
+                     f"CPU {num(over['total'], ' us')} more than the bare app ({num(over['main'], ' us')} on the "
+                     f"app's thread); {notes}")
+        if name == "baseline-rsgi":
+            notes = f"the bare app over RSGI; {notes}"
         rows.append(("wrk", name, "", "", "", num(t["median_rps"], digits=0), num(ratio, digits=2), target, notes))
     for name in names:
         lat = report["latency"][name]

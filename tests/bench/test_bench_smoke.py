@@ -35,7 +35,7 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
         assert cold["calls"] == d["calls"] // 5
         assert 0 < cold["median_us"] <= cold["p99_us"] <= cold["p999_us"]
 
-    assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi-ceiling", "rsgi-ceiling"}
+    assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi-ceiling", "rsgi-ceiling", "baseline-rsgi"}
     for name in report["throughput"]:
         t = report["throughput"][name]
         assert t["median_rps"] > 0 and t["failed_runs"] == 0
@@ -60,7 +60,12 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
     assert report["decision_in_server_cpu_us"] == {
         i: {part: pytest.approx(cpu[i][part] - cpu[f"{i}-ceiling"][part]) for part in ("main", "other", "total")}
         for i in ("asgi", "rsgi")}
-    assert "on the app's thread" in done.stdout
+    # The rest of the app's cost: its ceiling's CPU per request over the bare app of its interface.
+    assert report["app_over_bare_cpu_us"] == {
+        i: {part: pytest.approx(cpu[f"{i}-ceiling"][part] - cpu[bare][part]) for part in ("main", "other", "total")}
+        for i, bare in (("asgi", "baseline"), ("rsgi", "baseline-rsgi"))}
+    assert set(report["ratios"]) == {f"{n}/baseline" for n in report["throughput"]} - {"baseline/baseline"}
+    assert "on the app's thread" in done.stdout and "more than the bare app" in done.stdout
 
 
 @pytest.mark.e2e
@@ -82,5 +87,6 @@ def test_quick_bench_with_a_model_compares_it_with_the_priors_in_the_same_run(tm
     assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi+model", "rsgi+model"}
     assert set(report["model_falls"]) == {"asgi+model", "rsgi+model"}
     assert report["decision_in_server_us"] == {} and report["decision_in_server_cpu_us"] == {}
+    assert report["app_over_bare_cpu_us"] == {}
     assert all(isinstance(f, float) for f in report["model_falls"].values())
     assert "below the priors' ratio" in done.stdout
