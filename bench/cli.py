@@ -8,8 +8,9 @@ RSGI) run side by side for the whole run and are measured in interleaved rounds,
 shared machine spreads over all of them instead of one; the learned model's cost is then read as the
 fall of its ratio against the priors' ratio from the same run, the decision's cost inside the server as
 the time per request it adds to its ceiling, and the rest of the app's as what its ceiling adds to the
-bare app of its interface. Each wrk run also reads the server's CPU time (``bench.cpu``): per request, on the app's
-thread and on granian's, how busy its core was, and how much of the run the hypervisor took the core.
+bare app of its interface. Each wrk run also reads the server's CPU time (``bench.cpu``): per request,
+on the app's thread and on granian's, how busy its core was, and how much of the run the hypervisor
+took the core.
 """
 
 from __future__ import annotations
@@ -452,7 +453,7 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
         base = throughput["baseline"]["median_rps"]
         ratios = {f"{n}/baseline": (throughput[n]["median_rps"] / base
                                     if base and throughput[n]["median_rps"] else None)
-                  for n in [*_bare(plan.ceiling)[1:], *_bidders(model, plan.ceiling)]}
+                  for n in throughput if n != "baseline"}
         # The learned model's cost: how far its ratio falls below the priors' ratio, same run.
         falls = {f"{i}{MODEL}": _fall(ratios[f"{i}/baseline"], ratios[f"{i}{MODEL}/baseline"])
                  for i in INTERFACES if model}
@@ -470,7 +471,7 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
         over_bare_cpu = {i: {part: _difference(throughput[f"{i}{CEILING}"]["median_cpu_us"][part],
                                                throughput[bare]["median_cpu_us"][part])
                              for part in ("main", "other", "total")}
-                         for i, bare in zip(INTERFACES, BARE, strict=True) if plan.ceiling}
+                         for bare, (i, _) in BARE.items() if plan.ceiling}
 
         latency: dict[str, Any] = {}
         for s in servers:
