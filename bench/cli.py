@@ -50,6 +50,7 @@ CEILING = "-ceiling"  # suffix of the bidder's app with the decision taken out (
 # The bare apps answering a fixed body (bench.baseline), by name: over ASGI the baseline of every ratio; with
 # ``--ceiling`` also over RSGI, the most any RSGI app can do here.
 BARE = {"baseline": ("asgi", "bench.baseline:app"), "baseline-rsgi": ("rsgi", "bench.baseline:rsgi")}
+PARTS = ("main", "other", "total")  # a server's CPU: its app's thread, granian's threads, both
 TARGETS = {"median_us": 15.0, "p99_us": 40.0, "asgi/baseline": 0.85, "rsgi/baseline": 1.0, "model_fall": 0.05}
 
 
@@ -419,7 +420,7 @@ def _ready(servers: Sequence[Server], body: bytes, lua: Path, warm_up: float, co
 
 
 def _bare(ceiling: bool) -> list[str]:
-    return ["baseline", *(["baseline-rsgi"] if ceiling else [])]
+    return [name for name in BARE if ceiling or name == "baseline"]
 
 
 def _bidders(model: str, ceiling: bool) -> list[str]:
@@ -445,8 +446,7 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
         for name, rs in runs.items():
             good = [r for r in rs if not r["failed"]]
             throughput[name] = {"median_rps": _median([r["rps"] for r in good]),
-                                "median_cpu_us": {part: _median([_cpu_us(r, part) for r in good])
-                                                  for part in ("main", "other", "total")},
+                                "median_cpu_us": {part: _median([_cpu_us(r, part) for r in good]) for part in PARTS},
                                 "median_busy": _median([r["busy"] for r in good]),
                                 "median_stolen": _median([r["stolen"] for r in good]),
                                 "failed_runs": len(rs) - len(good), "runs": rs}
@@ -462,15 +462,11 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
         in_server = {i: _added_us(throughput[i]["median_rps"], throughput[f"{i}{CEILING}"]["median_rps"])
                      for i in INTERFACES if plan.ceiling}
         # The same as CPU time, and on which threads: the app's (main) or the server's (other).
-        in_server_cpu = {i: {part: _difference(throughput[i]["median_cpu_us"][part],
-                                               throughput[f"{i}{CEILING}"]["median_cpu_us"][part])
-                             for part in ("main", "other", "total")}
+        in_server_cpu = {i: _cpu_difference(throughput[i], throughput[f"{i}{CEILING}"])
                          for i in INTERFACES if plan.ceiling}
         # What the bidder's app costs without its decision over the bare app of its interface: its own
         # HTTP handling (headers, gzip, the latency histogram, the version echoed) and its longer answer.
-        over_bare_cpu = {i: {part: _difference(throughput[f"{i}{CEILING}"]["median_cpu_us"][part],
-                                               throughput[bare]["median_cpu_us"][part])
-                             for part in ("main", "other", "total")}
+        over_bare_cpu = {i: _cpu_difference(throughput[f"{i}{CEILING}"], throughput[bare])
                          for bare, (i, _) in BARE.items() if plan.ceiling}
 
         latency: dict[str, Any] = {}
@@ -510,8 +506,16 @@ def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share:.0%}"
 
 
-def _difference(a: float | None, b: float | None) -> float | None:
-    return a - b if a is not None and b is not None else None
+def _cpu_difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
+    """What server ``a`` spends a request over server ``b``, part by part (medians of their runs)."""
+    x, y = a["median_cpu_us"], b["median_cpu_us"]
+    return {part: x[part] - y[part] if x[part] is not None and y[part] is not None else None for part in PARTS}
+
+
+def cpu_per_request(before: cpu.Cpu, after: cpu.Cpu, requests: int) -> dict[str, float]:
+    """A server's CPU in us a request between two readings, on its app's thread and on granian's."""
+    n = max(requests, 1)
+    return {"main": (after.main - before.main) / 1e3 / n, "other": (after.other - before.other) / 1e3 / n}
 
 
 def _throughput(s: Server, lua: Path, plan: Plan) -> dict[str, Any]:
@@ -523,12 +527,12 @@ def _throughput(s: Server, lua: Path, plan: Plan) -> dict[str, Any]:
     after, stolen = cpu.session(s.proc.pid), cpu.stolen(SERVER_CPU) - stolen_before
     requests_after, bids_after = _bid_counts(s)
     no_bids = (requests_after - requests_before) - (bids_after - bids_before)
-    main, other = after.main - before.main, after.other - before.other
+    spent = sum(after) - sum(before)  # ns, all threads
     return {"rps": r.rps, "requests": r.requests, "non_2xx": r.status, "socket_errors": r.socket_errors,
             "no_bids": no_bids, "p50_ms": r.p50_us / 1000, "p99_ms": r.p99_us / 1000,
             # the server's CPU per request, and the share of the run its core spent on it
-            "cpu_us": {"main": main / 1e3 / max(r.requests, 1), "other": other / 1e3 / max(r.requests, 1)},
-            "busy": (main + other) / 1e3 / r.duration_us if r.duration_us else 0.0,
+            "cpu_us": cpu_per_request(before, after, r.requests),
+            "busy": spent / 1e3 / r.duration_us if r.duration_us else 0.0,
             "stolen": stolen / 1e3 / r.duration_us if r.duration_us else 0.0,  # by the machine's hypervisor
             "failed": bool(r.status or r.socket_errors or no_bids)}
 
@@ -569,9 +573,9 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
         if name.endswith(MODEL):
             notes = f"{num(None if fall is None else fall * 100)}% below the priors' ratio; {notes}"
         if name.endswith(CEILING):
-            added = report["decision_in_server_us"][name.removesuffix(CEILING)]
-            more = report["decision_in_server_cpu_us"][name.removesuffix(CEILING)]
-            over = report["app_over_bare_cpu_us"][name.removesuffix(CEILING)]
+            i = name.removesuffix(CEILING)
+            added, more = report["decision_in_server_us"][i], report["decision_in_server_cpu_us"][i]
+            over = report["app_over_bare_cpu_us"][i]
             notes = (f"no decision: with it each request takes {num(added, ' us')} more, CPU "
                      f"{num(more['total'], ' us')} more ({num(more['main'], ' us')} on the app's thread); "
                      f"CPU {num(over['total'], ' us')} more than the bare app ({num(over['main'], ' us')} on the "

@@ -36,6 +36,7 @@ from bench.cli import (
     _bidder_here,
     _pinned,
     _ready,
+    cpu_per_request,
 )
 from bidder.app import App
 from bidder.decide import Outcome
@@ -130,9 +131,9 @@ def _round(s: Server, tally: Path, lua: Path, duration: float) -> dict[str, floa
     if r.status or r.socket_errors or calls1 <= calls0:
         raise BenchError(f"{s.name}: {r.status} bad answers, {r.socket_errors} socket errors, "
                          f"{calls1 - calls0} calls tallied")
-    n = max(r.requests, 1)
-    return {"rps": r.rps, "call_us": (ns1 - ns0) / 1e3 / (calls1 - calls0),
-            "app_us": (after.main - before.main) / 1e3 / n, "granian_us": (after.other - before.other) / 1e3 / n}
+    c = cpu_per_request(before, after, r.requests)
+    return {"rps": r.rps, "call_us": (ns1 - ns0) / 1e3 / (calls1 - calls0), "app_us": c["main"],
+            "granian_us": c["other"]}
 
 
 def measure(interfaces: list[str], works: list[str], campaigns: int, duration: float, repeat: int,
