@@ -38,7 +38,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, cpu, shared
+from bench import ceiling, cpu, host, shared
 
 REPO = shared.REPO
 SAMPLE = shared.BANNER
@@ -131,7 +131,9 @@ def _machine() -> dict[str, Any]:
         raise BenchError("wrk is not installed (Debian: apt-get install wrk; scripts/test installs it)") from None
     return {
         "nproc": os.cpu_count(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": host.model(),
+        "arch": platform.machine(),
+        "l2_kib": None if (l2 := host.l2_bytes(SERVER_CPU)) is None else l2 >> 10,
         "python": platform.python_version(),
         **{name: version(name) for name in ("granian", "msgspec", "numba", "numpy", "uvloop")},
         "wrk": wrk.split(" [")[0].removeprefix("wrk ").strip(),
@@ -161,9 +163,15 @@ def _synthetic_file(n: int, path: Path) -> Path:
 # --- 1. the decision, in-process ------------------------------------------------------------------
 
 
-# Swept between two "cold" decisions: twice this machine's L2 per core, so that each finds its code and
-# data where a loaded server leaves them, further out in the caches or in memory.
-COLD_SWEEP = 1 << 20
+# What is read between two "cold" decisions: twice the server's core's L2, so that each finds its code and
+# data where a loaded server leaves them, further out in the caches or in memory; 1 MiB where the
+# kernel does not give the L2's size.
+COLD_SWEEP_DEFAULT = 1 << 20
+
+
+def cold_sweep(cpu: int = SERVER_CPU) -> int:
+    l2 = host.l2_bytes(cpu)
+    return 2 * l2 if l2 else COLD_SWEEP_DEFAULT
 
 
 @contextmanager
@@ -188,7 +196,7 @@ def _bidder_here(n: int, model: str = "") -> Iterator[Any]:
 
 def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
     """The in-process decision with ``n`` campaigns, under the learned ``model`` artefact or the priors:
-    back to back (warm caches), then with ``COLD_SWEEP`` bytes read between two decisions (cold)."""
+    back to back (warm caches), then with ``cold_sweep()`` bytes read between two decisions (cold)."""
     import numpy as np
 
     with _bidder_here(n, model) as bidder:
@@ -199,7 +207,8 @@ def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
         clock = time.perf_counter_ns
         times = [0] * calls
         cold = [0] * (calls // 5)
-        sweep = np.ones(COLD_SWEEP // 8).sum
+        swept = cold_sweep()
+        sweep = np.ones(swept // 8).sum
         with _pinned(SERVER_CPU):
             for _ in range(max(1000, calls // 10)):
                 bid(body)
@@ -214,7 +223,8 @@ def _decision(n: int, body: bytes, calls: int, model: str) -> dict[str, Any]:
                 cold[i] = clock() - t
         matching = _matching(bidder, body)
     return {"campaigns": n, "model": "learned" if model else "prior", "matching": matching, "calls": calls,
-            "status": status, **_percentiles(times), "cold": {"calls": len(cold), **_percentiles(cold)}}
+            "status": status, **_percentiles(times),
+            "cold": {"calls": len(cold), "swept_bytes": swept, **_percentiles(cold)}}
 
 
 def _noise_floor(calls: int) -> dict[str, float]:
@@ -557,8 +567,8 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
                      f"{d['matching']} match, {d['calls']:,} calls"))
         c = d["cold"]
         rows.append(("", "  cold caches", num(c["median_us"], " us"), num(c["p99_us"], " us"),
-                     num(c["p999_us"], " us"), "", "", "", f"{COLD_SWEEP >> 20} MiB read between calls, "
-                     f"{c['calls']:,} calls"))
+                     num(c["p999_us"], " us"), "", "", "", f"{c['swept_bytes'] / (1 << 20):g} MiB read between "
+                     f"calls, {c['calls']:,} calls"))
     for name in names:
         t = report["throughput"][name]
         ratio = 1.0 if name == "baseline" else report["ratios"][f"{name}/baseline"]
@@ -596,7 +606,8 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
     lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
              .rstrip() for r in rows]
     m = report["machine"]
-    head = (f"rtb bench: {m['nproc']} CPUs, Python {m['python']}, granian {m['granian']}, "
+    l2 = "L2 unknown" if m["l2_kib"] is None else f"{m['l2_kib']:,} KiB of L2 a core"
+    head = (f"rtb bench: {m['nproc']} CPUs ({m['cpu']}, {l2}), Python {m['python']}, granian {m['granian']}, "
             f"{plan.campaigns} campaigns, load {m['load_before'][0]:.2f} -> {m['load_after'][0]:.2f}, {m['date']}")
     return "\n".join([head, *lines])
 

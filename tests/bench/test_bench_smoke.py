@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bench import host
+from bench.cli import cold_sweep
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -22,7 +25,11 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert {"machine", "plan", "noise_floor", "decision", "throughput", "ratios", "latency", "failed"} <= report.keys()
     assert report["failed"] == 0
-    assert report["machine"]["nproc"] >= 2 and report["machine"]["granian"] != "missing"
+    machine = report["machine"]
+    assert machine["nproc"] >= 2 and machine["granian"] != "missing"
+    l2 = host.l2_bytes(0)
+    assert l2 is not None and machine["cpu"] == host.model() and machine["l2_kib"] == l2 // 1024
+    assert f"({machine['cpu']}, {machine['l2_kib']:,} KiB of L2 a core)" in done.stdout.splitlines()[0]
 
     assert [(d["campaigns"], d["model"]) for d in report["decision"]] == [(1000, "prior"), (10000, "prior")]
     assert report["model_falls"] == {}
@@ -33,6 +40,7 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
         assert 0 < d["median_us"] <= d["p99_us"] <= d["p999_us"]
         cold = d["cold"]
         assert cold["calls"] == d["calls"] // 5
+        assert cold["swept_bytes"] == cold_sweep() == 2 * l2
         assert 0 < cold["median_us"] <= cold["p99_us"] <= cold["p999_us"]
 
     assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi-ceiling", "rsgi-ceiling", "baseline-rsgi"}
