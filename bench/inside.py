@@ -1,9 +1,11 @@
 """The decision timed inside a loaded server, with its thread's CPU clock.
 
 ``python3 -m bench.inside`` serves the bidder's app (``bench.ceiling``'s) with the engine's place taken
-by timed work: the decision itself (``decision``), nothing (``none``: what the timing costs), a fixed
-loop of Python additions (``loop:N``: little code, no memory; ``rtb bench``'s constant work is 300) or a
-read of memory (``read:KIB``: memory, next to no code). Each runs in its own server on CPU 0 under wrk
+by timed work: the decision itself (``decision``), the decision with one of its steps answered at once
+(``decision-without:STEP``, STEP one of ``STEPS``: what is left says how much of it that step is), the
+request's decoding alone (``decode``), nothing (``none``: what the timing costs), a fixed loop of Python
+additions (``loop:N``: little code, no memory; ``rtb bench``'s constant work is 300) or a read of memory
+(``read:KIB``: memory, next to no code). Each runs in its own server on CPU 0 under wrk
 from CPU 1, in interleaved rounds, and back to back in this process on CPU 0. It prints, per work, its
 CPU per call in the server and in process, net of the timing's own, and what the server spent per
 request on the app's thread and on granian's: the difference is what serving requests around a piece of
@@ -22,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench import ceiling, cpu, wrk
 from bench.cli import (
@@ -42,20 +44,24 @@ from bidder.app import App
 from bidder.decide import Outcome
 from bidder.engine import Engine
 
-WORK = "BENCH_INSIDE_WORK"  # decision | none | loop:N | read:KIB
+WORK = "BENCH_INSIDE_WORK"  # decision | decision-without:STEP | decode | none | loop:N | read:KIB
 TALLY = "BENCH_INSIDE_TALLY"  # the file the server keeps its running count of calls and CPU time in
 CONNECTIONS = 32  # wrk's, as in rtb bench
+# What ``decision-without`` may leave out: the response with its signed notice URLs, the budget gate's
+# admission (pacing and reservations), the breaker's and the fallback pricer's bookkeeping.
+STEPS = ("response", "admission", "breaker")
 
 
 def parse_work(work: str) -> tuple[str, str]:
     kind, _, arg = work.partition(":")
     try:
-        if kind in ("decision", "none") and not arg or kind == "read" and float(arg) > 0 or (
-                kind == "loop" and int(arg) > 0):
+        if kind in ("decision", "decode", "none") and not arg or kind == "decision-without" and arg in STEPS or (
+                kind == "read" and float(arg) > 0 or kind == "loop" and int(arg) > 0):
             return kind, arg
     except ValueError:
         pass
-    raise BenchError(f"work {work!r}: expected decision, none, loop:N or read:KIB (a positive number)")
+    raise BenchError(f"work {work!r}: expected decision, decision-without:{'|'.join(STEPS)}, decode, none, "
+                     "loop:N or read:KIB (a positive number)")
 
 
 class Timed(ceiling.Decided):
@@ -66,6 +72,8 @@ class Timed(ceiling.Decided):
         super().__init__(engine, body)
         kind, arg = parse_work(work)
         self._kind = kind
+        if kind == "decision-without":
+            _leave_out(engine, arg, self._answer.body)
         self._loop = range(int(arg) if kind == "loop" else 0)
         self._memory = bytearray(int(float(arg) * 1024) if kind == "read" else 0)
         self._tally = os.open(tally, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
@@ -73,10 +81,12 @@ class Timed(ceiling.Decided):
 
     def bid(self, body: bytes, started_ns: int | None = None) -> Outcome:
         t0 = time.thread_time_ns()
-        if self._kind == "decision":
+        if self._kind in ("decision", "decision-without"):
             out = self._engine.bid(body, started_ns)
         else:
-            if self._loop:
+            if self._kind == "decode":
+                self._engine._decoder.decode(body)
+            elif self._loop:
                 x = 0
                 for j in self._loop:
                     x += j
@@ -93,20 +103,65 @@ class Timed(ceiling.Decided):
         os.close(self._tally)
 
 
+class _Written:
+    """The response step answered at once: each bid's text empty, the response the one given."""
+
+    def __init__(self, answer: bytes) -> None:
+        self._answer = answer
+
+    def bid(self, *args: object) -> bytes:
+        return b""
+
+    def response(self, rid: str, bids: object, cur: str) -> bytes:
+        return self._answer
+
+
+class _Closed:
+    """The breaker always closed, and the fallback pricer's history not kept."""
+
+    def allow(self) -> bool:
+        return True
+
+    def record_success(self, token: object, seconds: float) -> None:
+        pass
+
+    def record_failure(self, token: object) -> None:
+        pass
+
+    def observe(self, value: float) -> None:
+        pass
+
+
+def _admitted(campaign: int, key: int, micros: int, serial: int) -> None:
+    return None  # admitted: nothing paced, nothing reserved
+
+
+def _leave_out(engine: Engine, step: str, answer: bytes) -> None:
+    """``step`` of ``engine``'s decision answered at once, for ``decision-without:STEP``; the bidder's
+    status still reads its real breaker, fallback pricer and budgets."""
+    e = cast(Any, engine)
+    if step == "response":
+        e._writer = _Written(answer)
+    elif step == "admission":
+        e.budget.admit = _admitted
+    else:
+        e.breaker = e.fallback = _Closed()
+
+
 def create_app() -> App:
     return ceiling.create_app(lambda engine, body: Timed(engine, body, os.environ[WORK], os.environ[TALLY]))
 
 
 @contextmanager
 def _local(campaigns: int, body: bytes, works: list[str], tmp: Path) -> Iterator[dict[str, Timed]]:
-    """The works in this process, on a bidder like a server's."""
-    with _bidder_here(campaigns) as bidder:
-        timed = {w: Timed(bidder.engine, body, w, str(tmp / f"local-tally-{n}")) for n, w in enumerate(works)}
-        try:
-            yield timed
-        finally:
-            for t in timed.values():
-                t.close()
+    """The works in this process, each on a bidder like a server's: its own, as each server has, since a
+    ``decision-without`` changes its engine."""
+    with ExitStack() as stack:
+        timed = {w: Timed(stack.enter_context(_bidder_here(campaigns)).engine, body, w, str(tmp / f"local-tally-{n}"))
+                 for n, w in enumerate(works)}
+        for t in timed.values():
+            stack.callback(t.close)
+        yield timed
 
 
 def _local_round(timed: Timed, body: bytes, calls: int) -> float:
@@ -200,7 +255,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python3 -m bench.inside", description=__doc__.split("\n")[0])
     p.add_argument("--work", default="none,decision,loop:300,read:256",
-                   help="comma-separated: decision, none, loop:N, read:KIB (default: %(default)s)")
+                   help=f"comma-separated: decision, decision-without:{'|'.join(STEPS)}, decode, none, loop:N, "
+                        "read:KIB (default: %(default)s)")
     p.add_argument("--interface", default=",".join(INTERFACES), help="asgi, rsgi or both (default: both)")
     p.add_argument("--campaigns", type=int, default=1000)
     p.add_argument("--duration", type=float, default=10.0, help="seconds of wrk per round")
