@@ -86,7 +86,9 @@ def create_app(settings: Settings | None = None, *, control: Control | None = No
                 await ctl.close()
 
     routes = _routes(ctl) + [
-        Route("/openapi.json", openapi), Route("/metrics", metrics), Route("/health", health),
+        Route("/openapi.json", openapi), Route("/metrics", metrics),
+        # /healthz as the bidder has it, so that one probe fits both; /health as it was first published
+        Route("/healthz", health), Route("/health", health),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.state.control = ctl

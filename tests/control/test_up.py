@@ -29,4 +29,7 @@ def test_rtb_up_runs_bidder_and_control_plane(tmp_path: Path) -> None:
             r = client.get(f"http://127.0.0.1:{control_port}/api/v1/campaigns",
                            headers={"Authorization": f"Bearer {key}"})
             assert r.status_code == 200 and "campaigns" in r.json()
+            for port in (bid_port, control_port):  # one liveness probe for both servers
+                assert client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            assert client.get(f"http://127.0.0.1:{control_port}/health").json() == {"status": "ok"}
     assert any(key in line for line in lines)  # the operator is told the key to use
