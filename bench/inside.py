@@ -72,6 +72,7 @@ class Timed(ceiling.Decided):
         super().__init__(engine, body)
         kind, arg = parse_work(work)
         self._kind = kind
+        self._decides = kind.startswith("decision")  # decided once, not tested on every timed call
         if kind == "decision-without":
             _leave_out(engine, arg, self._answer.body)
         self._loop = range(int(arg) if kind == "loop" else 0)
@@ -81,7 +82,7 @@ class Timed(ceiling.Decided):
 
     def bid(self, body: bytes, started_ns: int | None = None) -> Outcome:
         t0 = time.thread_time_ns()
-        if self._kind in ("decision", "decision-without"):
+        if self._decides:
             out = self._engine.bid(body, started_ns)
         else:
             if self._kind == "decode":
