@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, NamedTuple
 
+from bidder.launch import relay_stop_signals
 from bidder.service import JSON, TEXT, Answer, Bidder
 from bidder.upkeep import Upkeep
 
@@ -94,6 +95,7 @@ class App:
         return (_BID_HEADERS if body else _NO_BODY_HEADERS)[v25], body
 
     async def _start(self) -> None:
+        relay_stop_signals(asyncio.get_running_loop())  # a stop that comes between the loop's runs
         if not self.bidder.ready:
             self.bidder.warm_up()
         if self._upkeep is not None:

@@ -6,6 +6,7 @@ import gc
 import logging
 
 from bidder.app import App
+from bidder.launch import serve_factory
 from bidder.service import Bidder
 from bidder.settings import Settings, from_env, to_env
 from bidder.upkeep import Upkeep
@@ -38,8 +39,7 @@ def serve(settings: Settings, target: str = "bidder.server:create_app") -> None:
     """Serve ``target``, an app factory like ``create_app`` (the benchmark serves a variant of it)."""
     import os
 
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.constants import Interfaces, Loops
 
     if settings.workers > 1:
         raise ValueError(
@@ -50,16 +50,12 @@ def serve(settings: Settings, target: str = "bidder.server:create_app") -> None:
     os.environ.update(to_env(settings))
     log.info("bidder on http://%s (%s), notices under %s", settings.bind, settings.interface,
              settings.notice_base)
-    Granian(
-        target=target,
-        factory=True,
+    serve_factory(
+        target,
         address=settings.host,
         port=settings.port,
         interface=Interfaces.RSGI if settings.interface == "rsgi" else Interfaces.ASGI,
         workers=settings.workers,
         loop=Loops.uvloop,
-        http=HTTPModes.http1,
-        websockets=False,
-        log_access=False,
         backlog=2048,
-    ).serve()
+    )

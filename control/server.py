@@ -31,14 +31,17 @@ def parse_bind(bind: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def serve(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: str | None = None) -> None:
-    """Serve until SIGINT/SIGTERM. Every answered write is already committed, so a stop loses nothing.
+def serve(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: str | None = None,
+          target: str = "control.server:create_app") -> None:
+    """Serve ``target``, an app factory like ``create_app``, until SIGINT/SIGTERM. Every answered write
+    is already committed, so a stop loses nothing.
 
     ``admin_key`` (or ``RTB_ADMIN_KEY``) is registered as an admin key at start-up: how ``rtb up``
     gives itself and the bidder a key without a manual ``rtb keys create``.
     """
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.constants import Interfaces, Loops
+
+    from bidder.launch import serve_factory
 
     host, port = parse_bind(bind)
     if data_dir:
@@ -47,18 +50,7 @@ def serve(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: 
         os.environ["RTB_ADMIN_KEY"] = admin_key
     settings = Settings.from_env()  # refuse bad settings here, with their message, not in the worker
     log.info("control plane on http://%s:%d, data in %s", host, port, settings.data_dir)
-    Granian(
-        target="control.server:create_app",
-        factory=True,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=1,
-        loop=Loops.asyncio,
-        http=HTTPModes.http1,
-        websockets=False,
-        log_access=False,
-    ).serve()
+    serve_factory(target, address=host, port=port, interface=Interfaces.ASGI, workers=1, loop=Loops.asyncio)
 
 
 def spawn(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: str | None = None,
@@ -79,14 +71,14 @@ def spawn(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: 
 
 
 def stop(child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-    """SIGTERM to the child's process group, then SIGKILL to what is left of it after ``grace`` seconds.
+    """SIGTERM to the child, granian's main process, which stops its worker; then SIGKILL to what is left
+    of its process group after ``grace`` seconds.
 
-    A granian told to stop while it is still starting its worker has been seen to start the worker
-    anyway and wait for it forever, and ``rtb up`` with it. The control plane commits every write before
-    answering it, so a kill loses nothing.
+    The kill is a last resort: a worker stopped while it starts now ends at once (``bidder.launch``).
+    The control plane commits every write before answering it, so a kill loses nothing.
     """
     try:
-        os.killpg(child.pid, signal.SIGTERM)
+        os.kill(child.pid, signal.SIGTERM)
         child.wait(timeout=grace)
     except ProcessLookupError:
         pass

@@ -26,11 +26,18 @@ def free_port() -> int:
 def running(args: Sequence[str], ready: Sequence[str] = BIDDER_READY, env: dict[str, str] | None = None,
             timeout: float = 90.0) -> Iterator[list[str]]:
     """Run ``python -m control.cli *args`` until the block ends. Returns once its output has shown
-    each of ``ready`` in order; the lines seen so far are yielded, and keep growing. The process runs
-    in its own process group, which is stopped whole: granian's workers go with their master."""
+    each of ``ready`` in order; the lines seen so far are yielded, and keep growing."""
+    with started([sys.executable, "-m", "control.cli", *args], ready, env, timeout) as (_, lines):
+        yield lines
+
+
+@contextmanager
+def started(argv: Sequence[str], ready: Sequence[str], env: dict[str, str] | None = None,
+            timeout: float = 90.0) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """Run ``argv`` until the block ends, as ``running`` does, and yield the process too. It runs in its
+    own process group, which is stopped whole: granian's workers go with their master."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "control.cli", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, **(env or {})}, start_new_session=True,
     )
     lines: list[str] = []
@@ -56,7 +63,7 @@ def running(args: Sequence[str], ready: Sequence[str] = BIDDER_READY, env: dict[
                 raise AssertionError(f"process exited ({proc.wait()}) before {wanted[0]!r}:\n{''.join(lines)}")
             if wanted[0] in line:
                 wanted.pop(0)
-        yield lines
+        yield proc, lines
     finally:
         _stop(proc)
         reader.join(timeout=15)

@@ -10,7 +10,7 @@ import sys
 
 from control.server import stop
 
-# A process (and a child of its own) that ignore SIGTERM, like a granian caught starting its worker.
+# A process (and a child of its own) that ignore SIGTERM: what the kill after the grace is for.
 STUBBORN = """
 import signal, subprocess, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -43,6 +43,36 @@ def test_a_child_that_ignores_sigterm_is_killed_with_its_own_children() -> None:
     child.stdout.close()
     assert child.returncode == -signal.SIGKILL
     assert _exits(grandchild)
+
+
+# A main process that stops its worker on SIGTERM, as granian's does; the worker says who signalled it.
+WORKER = (
+    "import signal\n"
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})\n"
+    "print('ready', flush=True)\n"
+    "print(signal.sigwaitinfo({signal.SIGTERM}).si_pid, flush=True)\n"
+)
+RELAYING = f"""
+import signal, subprocess, sys
+def relay(*_):
+    worker.terminate()
+    sys.exit(worker.wait())
+signal.signal(signal.SIGTERM, relay)
+worker = subprocess.Popen([sys.executable, "-c", {WORKER!r}])
+signal.pause()
+"""
+
+
+def test_sigterm_goes_to_the_main_process_which_stops_its_worker() -> None:
+    # Granian's main marks a worker it stops as stopped by itself; a worker that got the SIGTERM first,
+    # from the group, would be logged as crashed.
+    child = subprocess.Popen([sys.executable, "-c", RELAYING], stdout=subprocess.PIPE, start_new_session=True)
+    assert child.stdout is not None
+    assert child.stdout.readline() == b"ready\n"
+    stop(child, grace=30)
+    assert int(child.stdout.readline()) == child.pid
+    child.stdout.close()
+    assert child.returncode == 0
 
 
 def test_a_child_that_stops_on_sigterm_is_not_killed() -> None:

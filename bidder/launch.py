@@ -1,0 +1,78 @@
+"""Granian serving an app factory, so that a stop asked for while a worker still starts is not lost.
+
+A stop (SIGTERM, or SIGINT for Ctrl-C) reaches a worker from a supervisor or relayed by granian's main
+process. Two windows of a worker's start-up lost it, and the main then waited for the worker forever:
+
+- From its fork until it has built the app and given its event loop handlers of its own: a second or
+  more (the bidder compiles its kernels, the control plane opens its database). The worker inherits the
+  main's handlers, which only set a flag in its copy of the main's state, read by nobody. So each
+  worker starts with the default action for SIGTERM: one that arrives then ends it at once. It has
+  answered nothing yet, so nothing is lost. SIGINT it ignores until then: Ctrl-C reaches the whole
+  process group, and the main relays it as a SIGTERM, having first marked the worker as stopped by
+  itself (a worker ending on its own is logged as crashed, and the main then exits 1).
+- With uvloop (the bidder), whenever the loop is not running once it has its handlers: between its
+  runs (the app's start, then serving) and before the first. uvloop takes a signal through its
+  wakeup socket only while it runs, and otherwise only notes it, to act on it when the next signal
+  comes. So each worker's wakeup socket is one of ours, which uvloop puts back between its runs, and
+  the app hands it to its loop (``relay_stop_signals``), which raises what it holds again, and the loop
+  then takes it. asyncio (the control plane) keeps its own wakeup socket from the moment it has handlers,
+  so it needs no relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Relay:
+    """The worker's wakeup socket: the stop signals Python noted in it while the loop was not running."""
+
+    def __init__(self) -> None:
+        self.inbox, self._outbox = socket.socketpair()
+        self.inbox.setblocking(False)
+        self._outbox.setblocking(False)
+        signal.set_wakeup_fd(self._outbox.fileno(), warn_on_full_buffer=False)
+
+    def raise_again(self) -> None:
+        try:
+            held = self.inbox.recv(256)
+        except BlockingIOError:
+            return
+        for signum in held:  # the wakeup socket carries one byte, the signal's number, per signal
+            if signum in STOP_SIGNALS:
+                signal.raise_signal(signum)  # the loop now runs: its own wakeup socket takes it
+
+
+_relay: _Relay | None = None
+
+
+def _worker_start() -> None:
+    global _relay
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _relay = _Relay()
+
+
+def relay_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """In a worker that ``serve_factory`` started, and while ``loop`` runs: the stop signals that came
+    while it was not running, now and from now on, are raised again as soon as it runs. Elsewhere (an app
+    built in process) this does nothing."""
+    if _relay is not None:
+        loop.add_reader(_relay.inbox.fileno(), _relay.raise_again)
+
+
+def serve_factory(target: str, **options: Any) -> None:
+    """Serve the app factory ``target`` ("module:function") with granian ``options``, over HTTP/1.1,
+    without websockets or access logs, until SIGINT or SIGTERM."""
+    from granian import Granian
+    from granian.constants import HTTPModes
+
+    os.register_at_fork(after_in_child=_worker_start)
+    Granian(target=target, factory=True, http=HTTPModes.http1, websockets=False, log_access=False,
+            **options).serve()
