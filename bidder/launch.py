@@ -1,4 +1,5 @@
-"""Granian serving an app factory, so that a stop asked for while a worker still starts is not lost.
+"""Granian serving an app factory: an address in use refused before start-up, and a stop asked for while
+a worker still starts not lost.
 
 A stop (SIGTERM, or SIGINT for Ctrl-C) reaches a worker from a supervisor or relayed by granian's main
 process. Two windows of a worker's start-up lost it, and the main then waited for the worker forever:
@@ -67,12 +68,24 @@ def relay_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
         loop.add_reader(_relay.inbox.fileno(), _relay.raise_again)
 
 
+def ensure_free(host: str, port: int, what: str) -> None:
+    """Refuse an address that something else already listens on, saying what it was for, before any
+    start-up work: granian would fail only after its own start-up, with a Rust backtrace."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as granian binds: TIME_WAIT is no conflict
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port} ({what}): {exc.strerror}") from None
+
+
 def serve_factory(target: str, **options: Any) -> None:
     """Serve the app factory ``target`` ("module:function") with granian ``options``, over HTTP/1.1,
     without websockets or access logs, until SIGINT or SIGTERM."""
     from granian import Granian
     from granian.constants import HTTPModes
 
+    ensure_free(options["address"], options["port"], "--bind")
     os.register_at_fork(after_in_child=_worker_start)
     Granian(target=target, factory=True, http=HTTPModes.http1, websockets=False, log_access=False,
             **options).serve()

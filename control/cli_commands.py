@@ -30,10 +30,14 @@ def register(sub: Any) -> None:
 
 def _up(args: argparse.Namespace) -> int:
     """The bidder (example campaigns, plus whatever the control plane manages) and the control plane,
-    on embedded defaults: nothing to start by hand."""
+    on embedded defaults: nothing to start by hand. If the control plane exits on its own, the bidder is
+    stopped too and ``rtb up`` exits 1: half of ``rtb up`` running would look like all of it."""
     import os
+    import signal
+    import threading
 
     from bidder.campaign import load_campaigns
+    from bidder.launch import ensure_free
     from bidder.server import serve as serve_bidder
     from bidder.settings import from_env
     from control.auth import new_key
@@ -41,18 +45,30 @@ def _up(args: argparse.Namespace) -> int:
 
     key = os.environ.get("RTB_ADMIN_KEY") or new_key()
     control_bind = args.control_bind or os.environ.get("RTB_CONTROL_BIND", "127.0.0.1:8081")
-    parse_bind(control_bind)
     settings = from_env(bind=args.bind, control_url=f"http://{control_bind}", control_key=key)
     load_campaigns(settings.campaigns)  # refuse a bad campaign file before starting anything
+    ensure_free(*parse_bind(control_bind), "the control plane, --control-bind")
+    ensure_free(settings.host, settings.port, "the bidder, --bind")
     control = spawn(control_bind, data_dir=settings.data_dir, admin_key=key,
                     env={"RTB_BIDDER_URL": f"http://{settings.bind}"})
     print(f"control plane: http://{control_bind}  admin key: {key}"
           + ("" if os.environ.get("RTB_ADMIN_KEY") else "  (set RTB_ADMIN_KEY to choose it)"), flush=True)
+    stopping = threading.Event()
+
+    def watch() -> None:
+        code = control.wait()
+        if not stopping.is_set():
+            print(f"rtb up: the control plane exited ({code}); stopping the bidder", file=sys.stderr, flush=True)
+            os.kill(os.getpid(), signal.SIGTERM)  # granian's main process: a stop like any other
+
+    threading.Thread(target=watch, name="control-plane-watch", daemon=True).start()
     try:
         serve_bidder(settings)
     finally:
+        stopping.set()
+        lost = control.poll() is not None
         stop(control)
-    return 0
+    return 1 if lost else 0
 
 
 def _control(args: argparse.Namespace) -> int:
