@@ -7,6 +7,7 @@ default (``RTB_NOTCE_SECRET`` would otherwise sign notices with a throw-away sec
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -26,6 +27,20 @@ OTHER_KEYS = {"RTB_ADMIN_KEY", "RTB_BIDDER_URL", "RTB_CONTROL_BIND", "RTB_CONTRO
 
 class SettingsError(ValueError):
     pass
+
+
+def split_bind(bind: str, name: str) -> tuple[str, int]:
+    """``IP:PORT`` (``[IPv6]:PORT``) as (IP, port). Granian listens on an address, not a host name: a
+    name would pass here and fail only once it had started, as "invalid IP address syntax"."""
+    host, _, port = bind.rpartition(":")
+    try:
+        ip = str(ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host))
+        if port.isdigit() and 0 < int(port) < 65536:
+            return ip, int(port)
+    except ValueError:
+        pass
+    raise SettingsError(f"{name} must be IP:PORT, an address and not a host name, e.g. 127.0.0.1:8080 or "
+                        f"[::1]:8080; got {bind!r}")
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -57,17 +72,15 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise SettingsError(f"workers must be >= 1, got {self.workers}")
         if not 0 < self.shade <= 1:
             raise SettingsError(f"shade must be in (0, 1], got {self.shade}")
-        host, _, port = self.bind.rpartition(":")
-        if not host or not port.isdigit():
-            raise SettingsError(f"bind must be HOST:PORT, got {self.bind!r}")
+        split_bind(self.bind, "bind (--bind, RTB_BIND)")
 
     @property
     def host(self) -> str:
-        return self.bind.rpartition(":")[0]
+        return split_bind(self.bind, "bind")[0]
 
     @property
     def port(self) -> int:
-        return int(self.bind.rpartition(":")[2])
+        return split_bind(self.bind, "bind")[1]
 
     @property
     def notice_base(self) -> str:

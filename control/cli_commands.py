@@ -39,15 +39,15 @@ def _up(args: argparse.Namespace) -> int:
     from bidder.campaign import load_campaigns
     from bidder.launch import ensure_free
     from bidder.server import serve as serve_bidder
-    from bidder.settings import from_env
+    from bidder.settings import from_env, split_bind
     from control.auth import new_key
-    from control.server import parse_bind, spawn, stop
+    from control.server import spawn, stop
 
     key = os.environ.get("RTB_ADMIN_KEY") or new_key()
     control_bind = args.control_bind or os.environ.get("RTB_CONTROL_BIND", "127.0.0.1:8081")
     settings = from_env(bind=args.bind, control_url=f"http://{control_bind}", control_key=key)
     load_campaigns(settings.campaigns)  # refuse a bad campaign file before starting anything
-    ensure_free(*parse_bind(control_bind), "the control plane, --control-bind")
+    ensure_free(*split_bind(control_bind, "--control-bind"), "the control plane, --control-bind")
     ensure_free(settings.host, settings.port, "the bidder, --bind")
     control = spawn(control_bind, data_dir=settings.data_dir, admin_key=key,
                     env={"RTB_BIDDER_URL": f"http://{settings.bind}"})

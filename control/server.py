@@ -10,6 +10,7 @@ import sys
 
 from starlette.applications import Starlette
 
+from bidder.settings import split_bind
 from control.settings import Settings
 
 log = logging.getLogger("rtb.control")
@@ -24,13 +25,6 @@ def create_app() -> Starlette:
     return make(Settings.from_env())
 
 
-def parse_bind(bind: str) -> tuple[str, int]:
-    host, sep, port = bind.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--bind must be HOST:PORT, e.g. 127.0.0.1:8081, got {bind!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def serve(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: str | None = None,
           target: str = "control.server:create_app") -> None:
     """Serve ``target``, an app factory like ``create_app``, until SIGINT/SIGTERM. Every answered write
@@ -43,7 +37,7 @@ def serve(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: 
 
     from bidder.launch import serve_factory
 
-    host, port = parse_bind(bind)
+    host, port = split_bind(bind, "--bind")
     if data_dir:
         os.environ["RTB_DATA_DIR"] = data_dir
     if admin_key:
@@ -60,7 +54,7 @@ def spawn(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: 
     The child inherits stdout/stderr, and leads a process group of its own (granian and its worker):
     stop it with ``stop``.
     """
-    parse_bind(bind)
+    split_bind(bind, "--bind")
     child_env = {**os.environ, **(env or {})}
     if admin_key:
         child_env["RTB_ADMIN_KEY"] = admin_key

@@ -79,6 +79,25 @@ def test_settings_are_typed_from_the_environment() -> None:
         from_env({"RTB_BIND": "nowhere"})
 
 
+def test_bind_is_an_ip_address_and_a_port() -> None:
+    s = from_env({"RTB_BIND": "[::1]:9000"})
+    assert (s.host, s.port, s.notice_base) == ("::1", 9000, "http://[::1]:9000")
+    for bad in ("localhost:9000", "127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1:", "[::1:9000", "256.1.1.1:80"):
+        with pytest.raises(SettingsError, match=r"bind \(--bind, RTB_BIND\) must be IP:PORT, an address and not "
+                                                r"a host name, e\.g\. 127\.0\.0\.1:8080 or \[::1\]:8080; got"):
+            from_env({"RTB_BIND": bad})
+
+
+@pytest.mark.parametrize("command", [["bidder", "--bind"], ["control", "--bind"], ["up", "--control-bind"]])
+def test_a_host_name_for_an_address_is_refused_in_one_line(command: list[str], tmp_path, monkeypatch,
+                                                            capsys) -> None:
+    monkeypatch.setenv("RTB_DATA_DIR", str(tmp_path))
+    assert main([*command, "localhost:8081"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtb: error: ") and err.count("\n") == 1
+    assert f"{command[1]}" in err and "must be IP:PORT" in err and "'localhost:8081'" in err
+
+
 def test_more_than_one_worker_refuses_to_start(capsys) -> None:
     assert main(["bidder", "--workers", "2", "--bind", "127.0.0.1:1"]) == 2
     assert "would multiply every budget" in capsys.readouterr().err

@@ -11,9 +11,10 @@ import signal
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.process import free_port, started
+from tests.process import free_port, running, started
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,3 +68,10 @@ def test_a_sigterm_while_the_loop_is_not_running_stops_the_worker(factory: str, 
     argv, env = _launch("bidder-rsgi", factory, tmp_path)
     with started(argv, ["the worker stopped"], env, timeout=30):
         pass
+
+
+def test_the_bidder_listens_on_an_ipv6_address(tmp_path: Path) -> None:
+    port = free_port()
+    with running(["bidder", "--bind", f"[::1]:{port}"], env={"RTB_DATA_DIR": str(tmp_path)}):
+        r = httpx.get(f"http://[::1]:{port}/healthz", timeout=10)
+        assert r.status_code == 200
