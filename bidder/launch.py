@@ -1,5 +1,5 @@
-"""Granian serving an app factory: an address in use refused before start-up, and a stop asked for while
-a worker still starts not lost.
+"""Granian serving an app factory: an address or a data directory in use refused before start-up, and a
+stop asked for while a worker still starts not lost.
 
 A stop (SIGTERM, or SIGINT for Ctrl-C) reaches a worker from a supervisor or relayed by granian's main
 process. Two windows of a worker's start-up lost it, and the main then waited for the worker forever:
@@ -23,9 +23,11 @@ process. Two windows of a worker's start-up lost it, and the main then waited fo
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import socket
+from pathlib import Path
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -77,6 +79,32 @@ def ensure_free(host: str, port: int, what: str) -> None:
             s.bind((host, port))
         except OSError as exc:
             raise OSError(f"cannot listen on {host}:{port} ({what}): {exc.strerror}") from None
+
+
+_held: dict[Path, int] = {}  # data-directory locks this process holds, for its life
+
+
+def hold_data_dir(data_dir: str, who: str) -> None:
+    """One ``who`` ("bidder", "control plane") per data directory, for the life of this process and its
+    workers. Two bidders on one directory would each reserve every budget in full and append to one
+    ledger; two control planes would each push, plan and send every webhook. The lock is the kernel's
+    (``flock`` on ``<dir>/<who>.lock``): it ends with the last process that holds it, even killed, so it
+    is never stale, and granian's workers, forked, hold it with the main."""
+    path = (Path(data_dir) / f"{who.replace(' ', '-')}.lock").resolve()
+    if path in _held:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise OSError(f"data directory {data_dir} is in use by another {who} (pid {holder}): run one "
+                      f"{who} per data directory, or give this one its own (--data-dir, RTB_DATA_DIR)") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _held[path] = fd
 
 
 def serve_factory(target: str, **options: Any) -> None:

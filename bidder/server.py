@@ -6,7 +6,7 @@ import gc
 import logging
 
 from bidder.app import App
-from bidder.launch import serve_factory
+from bidder.launch import hold_data_dir, serve_factory
 from bidder.service import Bidder
 from bidder.settings import Settings, from_env, to_env
 from bidder.upkeep import Upkeep
@@ -47,6 +47,7 @@ def serve(settings: Settings, target: str = "bidder.server:create_app") -> None:
             "across processes, so more than one worker would multiply every budget; run one worker "
             "per bidder process instead"
         )
+    hold_data_dir(settings.data_dir, "bidder")
     os.environ.update(to_env(settings))
     log.info("bidder on http://%s (%s), notices under %s", settings.bind, settings.interface,
              settings.notice_base)

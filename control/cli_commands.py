@@ -37,7 +37,7 @@ def _up(args: argparse.Namespace) -> int:
     import threading
 
     from bidder.campaign import load_campaigns
-    from bidder.launch import ensure_free
+    from bidder.launch import ensure_free, hold_data_dir
     from bidder.server import serve as serve_bidder
     from bidder.settings import from_env, split_bind
     from control.auth import new_key
@@ -49,6 +49,7 @@ def _up(args: argparse.Namespace) -> int:
     load_campaigns(settings.campaigns)  # refuse a bad campaign file before starting anything
     ensure_free(*split_bind(control_bind, "--control-bind"), "the control plane, --control-bind")
     ensure_free(settings.host, settings.port, "the bidder, --bind")
+    hold_data_dir(settings.data_dir, "bidder")  # before the control plane starts: one rtb up per directory
     control = spawn(control_bind, data_dir=settings.data_dir, admin_key=key,
                     env={"RTB_BIDDER_URL": f"http://{settings.bind}"})
     print(f"control plane: http://{control_bind}  admin key: {key}"

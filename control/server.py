@@ -35,7 +35,7 @@ def serve(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: 
     """
     from granian.constants import Interfaces, Loops
 
-    from bidder.launch import serve_factory
+    from bidder.launch import hold_data_dir, serve_factory
 
     host, port = split_bind(bind, "--bind")
     if data_dir:
@@ -43,6 +43,7 @@ def serve(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: 
     if admin_key:
         os.environ["RTB_ADMIN_KEY"] = admin_key
     settings = Settings.from_env()  # refuse bad settings here, with their message, not in the worker
+    hold_data_dir(settings.data_dir, "control plane")
     log.info("control plane on http://%s:%d, data in %s", host, port, settings.data_dir)
     serve_factory(target, address=host, port=port, interface=Interfaces.ASGI, workers=1, loop=Loops.asyncio)
 

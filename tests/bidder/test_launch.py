@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -75,3 +76,36 @@ def test_the_bidder_listens_on_an_ipv6_address(tmp_path: Path) -> None:
     with running(["bidder", "--bind", f"[::1]:{port}"], env={"RTB_DATA_DIR": str(tmp_path)}):
         r = httpx.get(f"http://[::1]:{port}/healthz", timeout=10)
         assert r.status_code == 200
+
+
+@pytest.mark.parametrize("command, who", [("bidder", "bidder"), ("control", "control plane")])
+def test_a_second_server_on_the_same_data_directory_is_refused(command: str, who: str, tmp_path: Path) -> None:
+    env = {"RTB_DATA_DIR": str(tmp_path), "RTB_NOTICE_SECRET": "s" * 32}
+    ready = ("bidder ready", "Started worker-1") if command == "bidder" else ("control plane ready",)
+    with running([command, "--bind", f"127.0.0.1:{free_port()}"], ready, env=env) as lines:
+        first = next(line for line in lines if "main PID" in line).rsplit(":", 1)[1].strip(" )\n")
+        r = subprocess.run([sys.executable, "-m", "control.cli", command, "--bind", f"127.0.0.1:{free_port()}"],
+                           env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr == (f"rtb: error: data directory {tmp_path} is in use by another {who} (pid {first}): run "
+                        f"one {who} per data directory, or give this one its own (--data-dir, RTB_DATA_DIR)\n")
+
+
+HOLD = "from bidder.launch import hold_data_dir; import signal, sys; hold_data_dir(sys.argv[1], 'bidder'); " \
+       "print('held', flush=True); signal.pause()"
+
+
+def test_the_data_directory_lock_ends_with_its_holder_even_killed(tmp_path: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    try:
+        second = subprocess.run([sys.executable, "-c", HOLD.replace("signal.pause()", "pass"), str(tmp_path)],
+                                capture_output=True, text=True, timeout=60)
+        assert f"in use by another bidder (pid {holder.pid})" in second.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    again = subprocess.run([sys.executable, "-c", HOLD.replace("signal.pause()", "pass"), str(tmp_path)],
+                           capture_output=True, text=True, timeout=60)
+    assert again.stdout == "held\n", again.stderr
