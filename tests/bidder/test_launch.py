@@ -67,7 +67,7 @@ def test_sigterm_to_the_process_group_stops_a_worker_still_building_its_app(tmp_
 def test_a_sigterm_while_the_loop_is_not_running_stops_the_worker(factory: str, tmp_path: Path) -> None:
     # uvloop, left to itself, would note the signal and wait for another one to act on it.
     argv, env = _launch("bidder-rsgi", factory, tmp_path)
-    with started(argv, ["the worker stopped"], env, timeout=30):
+    with started(argv, ["the worker stopped"], env):
         pass
 
 
