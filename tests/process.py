@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import select
 import signal
 import socket
 import subprocess
@@ -14,6 +15,20 @@ from contextlib import contextmanager
 
 # What a granian server prints once its worker serves: our app's line, then granian's own.
 BIDDER_READY = ("bidder ready", "Started worker-1")
+
+
+def exits(pid: int, within: float = 30.0) -> bool:
+    """Whether the process exits within ``within`` seconds. A SIGKILL takes effect a moment after it is
+    sent, so this waits on a pidfd, which turns readable when the process exits: no sleeping, and no
+    race with the kernel (reading /proc right after the kill failed once in a CI run)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], within)[0])
+    finally:
+        os.close(fd)
 
 
 def free_port() -> int:

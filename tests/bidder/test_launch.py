@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.process import free_port, running, started
+from tests.process import exits, free_port, running, started
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,8 +67,10 @@ def test_sigterm_to_the_process_group_stops_a_worker_still_building_its_app(tmp_
 def test_a_sigterm_while_the_loop_is_not_running_stops_the_worker(factory: str, tmp_path: Path) -> None:
     # uvloop, left to itself, would note the signal and wait for another one to act on it.
     argv, env = _launch("bidder-rsgi", factory, tmp_path)
-    with started(argv, ["the worker stopped"], env):
-        pass
+    with started(argv, ["Spawning worker-1 with PID"], env) as (_, lines):
+        worker = int(lines[-1].rsplit(":", 1)[1])
+        assert exits(worker, within=90), "".join(lines)  # no one outside signalled it
+    assert any(line.strip() == "the worker stopped" for line in lines), "".join(lines)  # its app closed
 
 
 def test_the_bidder_listens_on_an_ipv6_address(tmp_path: Path) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import sys
 
 from control.server import stop
+from tests.process import exits
 
 # A process (and a child of its own) that ignore SIGTERM: what the kill after the grace is for.
 STUBBORN = """
@@ -21,20 +21,6 @@ time.sleep(600)
 """
 
 
-def _exits(pid: int, within: float = 30.0) -> bool:
-    """Whether the process exits within ``within`` seconds. A SIGKILL takes effect a moment after it is
-    sent, so this waits on a pidfd, which turns readable when the process exits: no sleeping, and no
-    race with the kernel (reading /proc right after the kill failed once in a CI run)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([fd], [], [], within)[0])
-    finally:
-        os.close(fd)
-
-
 def test_a_child_that_ignores_sigterm_is_killed_with_its_own_children() -> None:
     child = subprocess.Popen([sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, start_new_session=True)
     assert child.stdout is not None
@@ -42,7 +28,7 @@ def test_a_child_that_ignores_sigterm_is_killed_with_its_own_children() -> None:
     stop(child, grace=0.5)
     child.stdout.close()
     assert child.returncode == -signal.SIGKILL
-    assert _exits(grandchild)
+    assert exits(grandchild)
 
 
 # A main process that stops its worker on SIGTERM, as granian's does; the worker says who signalled it.

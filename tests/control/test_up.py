@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bench import shared
+from bidder.launch import ensure_free
 from control.auth import new_key
 from tests.process import free_port, running, started
 
@@ -49,13 +50,11 @@ def _listening() -> socket.socket:
 
 
 def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+    try:
+        ensure_free("127.0.0.1", port, "the test")
+    except OSError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize("taken", ["bidder", "control"])
