@@ -11,6 +11,11 @@ process. Two windows of a worker's start-up lost it, and the main then waited fo
   answered nothing yet, so nothing is lost. SIGINT it ignores until then: Ctrl-C reaches the whole
   process group, and the main relays it as a SIGTERM, having first marked the worker as stopped by
   itself (a worker ending on its own is logged as crashed, and the main then exits 1).
+- Within that, from the fork until those actions are set: Python discards the signals its handler
+  caught in a child before it runs the child's at-fork hooks, and a main stopped just as it spawns a
+  worker sends its SIGTERM then. So the stop signals are blocked in the thread that forks, from just
+  before the fork, and the worker unblocks them once its actions are set: one sent meanwhile waits in
+  the kernel and then takes effect.
 - With uvloop (the bidder), whenever the loop is not running once it has its handlers: between its
   runs (the app's start, then serving) and before the first. uvloop takes a signal through its
   wakeup socket only while it runs, and otherwise only notes it, to act on it when the next signal
@@ -53,6 +58,16 @@ class _Relay:
 
 
 _relay: _Relay | None = None
+_mask: set[int | signal.Signals] = set()  # the forking thread's signal mask before ``_before_fork``
+
+
+def _before_fork() -> None:
+    global _mask
+    _mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _after_fork_in_parent() -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, _mask)
 
 
 def _worker_start() -> None:
@@ -60,6 +75,7 @@ def _worker_start() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _relay = _Relay()
+    signal.pthread_sigmask(signal.SIG_SETMASK, _mask)  # a stop that came since the fork acts now
 
 
 def relay_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
@@ -114,6 +130,6 @@ def serve_factory(target: str, **options: Any) -> None:
     from granian.constants import HTTPModes
 
     ensure_free(options["address"], options["port"], "--bind")
-    os.register_at_fork(after_in_child=_worker_start)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_worker_start)
     Granian(target=target, factory=True, http=HTTPModes.http1, websockets=False, log_access=False,
             **options).serve()

@@ -20,10 +20,11 @@ from tests.process import exits, free_port, running, started
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _launch(server: str, factory: str, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+def _launch(server: str, factory: str, tmp_path: Path, first: str = "") -> tuple[list[str], dict[str, str]]:
+    """``first``: code the launching process runs before the server's."""
     target = f"tests.bidder.start_apps:{factory}"
     port = free_port()
-    code = {
+    code = first + {
         "bidder-rsgi": "from bidder.server import serve; from bidder.settings import from_env; "
                        f"serve(from_env(bind='127.0.0.1:{port}', interface='rsgi'), target={target!r})",
         "bidder-asgi": "from bidder.server import serve; from bidder.settings import from_env; "
@@ -61,6 +62,19 @@ def test_sigterm_to_the_process_group_stops_a_worker_still_building_its_app(tmp_
         # The worker may end before the main has marked it stopped, and granian then exits 1
         # ("Unexpected exit from worker-1"); what matters is that the server stops.
         assert proc.wait(timeout=30) in (0, 1), "".join(lines)
+
+
+def test_a_sigterm_that_reaches_a_worker_as_it_is_forked_ends_it(tmp_path: Path) -> None:
+    # A main stopped just as it spawns its worker sends it a SIGTERM right after the fork, and Python
+    # drops what its handler caught in a child before the child's at-fork hooks run. Here an earlier
+    # hook sends it, in the worker alone: the worker must end, not go on building its app.
+    first = "import os, signal; os.register_at_fork(after_in_child=lambda: os.kill(os.getpid(), signal.SIGTERM)); "
+    argv, env = _launch("bidder-rsgi", "held", tmp_path, first)
+    with started(argv, ["Spawning worker-1 with PID"], env) as (proc, lines):
+        worker = int(lines[-1].rsplit(":", 1)[1])
+        assert exits(worker, within=30), "".join(lines)
+        assert proc.wait(timeout=30) == 1, "".join(lines)  # the main counts a worker ended on its own as failed
+    assert not any("held in start-up" in line for line in lines), "".join(lines)
 
 
 @pytest.mark.parametrize("factory", ["signalled_before_start", "signalled_after_start"])
@@ -111,3 +125,14 @@ def test_the_data_directory_lock_ends_with_its_holder_even_killed(tmp_path: Path
     again = subprocess.run([sys.executable, "-c", HOLD.replace("signal.pause()", "pass"), str(tmp_path)],
                            capture_output=True, text=True, timeout=60)
     assert again.stdout == "held\n", again.stderr
+
+
+def test_the_stop_signals_are_blocked_only_while_a_process_forks() -> None:
+    from bidder import launch
+
+    launch._before_fork()
+    try:
+        assert set(launch.STOP_SIGNALS) <= signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    finally:
+        launch._after_fork_in_parent()
+    assert not set(launch.STOP_SIGNALS) & signal.pthread_sigmask(signal.SIG_BLOCK, [])
