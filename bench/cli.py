@@ -10,7 +10,8 @@ fall of its ratio against the priors' ratio from the same run, the decision's co
 the time per request it adds to its ceiling, and the rest of the app's as what its ceiling adds to the
 bare app of its interface. Each wrk run also reads the server's CPU time (``bench.cpu``): per request,
 on the app's thread and on granian's, how busy its core was, and how much of the run the hypervisor
-took the core.
+took the core. Every server, the bare apps too, runs under the kernel scheduling policy the bidder runs
+under (``--scheduling``, ``bidder.server.schedule``), so that the ratios compare the apps and not that.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ REPO = shared.REPO
 SAMPLE = shared.BANNER
 PATH = "/openrtb2/bid"
 SERVER_CPU, LOAD_CPU = 0, 1
+CHRT = {"batch": "-b", "normal": "-o"}  # the bidder's scheduling policies (bidder.settings), as chrt's flags
 INTERFACES = ("asgi", "rsgi")
 MODEL = "+model"  # suffix of the servers running the learned model
 CEILING = "-ceiling"  # suffix of the bidder's app with the decision taken out (bench.ceiling)
@@ -71,6 +73,8 @@ def register(sub: Any) -> None:
                    help="also serve the bidder's app with the decision taken out (its answer made once) and the "
                         "bare app over RSGI, and report what the decision and the rest of the app cost inside "
                         "the loaded server")
+    p.add_argument("--scheduling", choices=list(CHRT), default="batch",
+                   help="kernel scheduling policy of every server, the bare apps' too (default: the bidder's, batch)")
     p.add_argument("--quick", action="store_true", help="short runs for a smoke test (numbers are rough)")
     p.add_argument("--json", type=Path, help="also write every number and the machine facts to this file")
     p.set_defaults(handler=_bench)
@@ -85,14 +89,16 @@ class Plan:
     calls: int  # timed in-process decisions per campaign count
     warm_up: float  # seconds of untimed wrk load per server before the rounds
     ceiling: bool  # also the bidder's app with the decision taken out
+    scheduling: str  # every server's policy: a key of CHRT
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
         if args.quick:
-            return cls(args.campaigns, 1.0, 1, args.connections, 2_000, 1.0, args.ceiling)
+            return cls(args.campaigns, 1.0, 1, args.connections, 2_000, 1.0, args.ceiling, args.scheduling)
         if args.campaigns < 1 or args.duration <= 0 or args.repeat < 1:
             raise BenchError("--campaigns, --duration and --repeat must be positive")
-        return cls(args.campaigns, args.duration, args.repeat, args.connections, 50_000, 2.0, args.ceiling)
+        return cls(args.campaigns, args.duration, args.repeat, args.connections, 50_000, 2.0, args.ceiling,
+                   args.scheduling)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -271,17 +277,20 @@ def _matching(bidder: Any, body: bytes) -> int:
 
 
 class Server:
-    """One server process (its own process group) pinned to ``SERVER_CPU``; ready once its output has
-    shown each of ``ready`` in order and its port accepts connections."""
+    """One server process (its own process group) pinned to ``SERVER_CPU`` under the kernel scheduling
+    policy ``scheduling``; ready once its output has shown each of ``ready`` in order and its port accepts
+    connections."""
 
-    def __init__(self, name: str, cmd: Sequence[str], ready: Sequence[str], env: dict[str, str]) -> None:
+    def __init__(self, name: str, cmd: Sequence[str], ready: Sequence[str], env: dict[str, str],
+                 scheduling: str = "batch") -> None:
         self.name, self.ready = name, list(ready)
         self.port = _free_port()
         self.lines: list[str] = []
         self._seen: queue.Queue[str | None] = queue.Queue()
         self.proc = subprocess.Popen(
-            ["taskset", "-c", str(SERVER_CPU), *cmd, *self._bind_args()],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env={**os.environ, **env},
+            ["taskset", "-c", str(SERVER_CPU), "chrt", CHRT[scheduling], "0", *cmd, *self._bind_args()],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+            env={**os.environ, **env, "RTB_SCHEDULING": scheduling},  # a bidder sets it again itself
             start_new_session=True,
         )
         self._reader = threading.Thread(target=self._pump, daemon=True)
@@ -400,7 +409,7 @@ def _start(stack: ExitStack, tmp: Path, plan: Plan, body: bytes, model: str) -> 
                       {**env, "RTB_DATA_DIR": str(data), **extra}))
     servers = []
     for name, cmd, ready, extra in specs:
-        servers.append(Server(name, cmd, ready, extra))
+        servers.append(Server(name, cmd, ready, extra, plan.scheduling))
         stack.callback(servers[-1].stop)
     return servers
 
@@ -453,12 +462,14 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
                 runs[s.name].append(_throughput(s, lua, plan))
 
         throughput: dict[str, dict[str, Any]] = {}
+        servers_by_name = {s.name: s for s in servers}
         for name, rs in runs.items():
             good = [r for r in rs if not r["failed"]]
             throughput[name] = {"median_rps": _median([r["rps"] for r in good]),
                                 "median_cpu_us": {part: _median([_cpu_us(r, part) for r in good]) for part in PARTS},
                                 "median_busy": _median([r["busy"] for r in good]),
                                 "median_stolen": _median([r["stolen"] for r in good]),
+                                "scheduling": cpu.policies(servers_by_name[name].proc.pid),
                                 "failed_runs": len(rs) - len(good), "runs": rs}
         base = throughput["baseline"]["median_rps"]
         ratios = {f"{n}/baseline": (throughput[n]["median_rps"] / base
@@ -608,6 +619,7 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
     m = report["machine"]
     l2 = "L2 unknown" if m["l2_kib"] is None else f"{m['l2_kib']:,} KiB of L2 a core"
     head = (f"rtb bench: {m['nproc']} CPUs ({m['cpu']}, {l2}), Python {m['python']}, granian {m['granian']}, "
-            f"{plan.campaigns} campaigns, load {m['load_before'][0]:.2f} -> {m['load_after'][0]:.2f}, {m['date']}")
+            f"scheduling {plan.scheduling}, {plan.campaigns} campaigns, "
+            f"load {m['load_before'][0]:.2f} -> {m['load_after'][0]:.2f}, {m['date']}")
     return "\n".join([head, *lines])
 

@@ -9,6 +9,7 @@ does the HTTP work on Rust threads beside it, so the split tells the app's cost 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import NamedTuple
 
 TICK = os.sysconf("SC_CLK_TCK")  # /proc/stat's unit: clock ticks a second
@@ -29,10 +30,9 @@ def stolen(core: int) -> int:
     raise ValueError(f"/proc/stat has no line for CPU {core}")
 
 
-def session(sid: int) -> Cpu:
-    """CPU time so far of the threads of every process in session ``sid`` (a server started with
-    ``start_new_session``: its master and its workers). A thread that has exited no longer counts."""
-    main = other = 0
+def _threads(sid: int) -> Iterator[tuple[str, str]]:
+    """(pid, tid) of every thread of every process in session ``sid`` (a server started with
+    ``start_new_session``: its master and its workers)."""
     for proc in os.scandir("/proc"):
         if not proc.name.isdigit():
             continue
@@ -41,13 +41,40 @@ def session(sid: int) -> Cpu:
                 # after the command name, which may hold spaces and ')': state, ppid, pgrp, session
                 if int(f.read().rsplit(b")", 1)[1].split()[3]) != sid:
                     continue
-            for task in os.scandir(f"/proc/{proc.name}/task"):
-                with open(f"{task.path}/schedstat", "rb") as f:
-                    ns = int(f.read().split()[0])  # time on a CPU; waiting and sleeping excluded
-                if task.name == proc.name:
-                    main += ns
-                else:
-                    other += ns
+            tids = [task.name for task in os.scandir(f"/proc/{proc.name}/task")]
         except (FileNotFoundError, ProcessLookupError):  # exited while we read
             continue
+        for tid in tids:
+            yield proc.name, tid
+
+
+def session(sid: int) -> Cpu:
+    """CPU time so far of the threads of every process in session ``sid``. A thread that has exited no
+    longer counts."""
+    main = other = 0
+    for pid, tid in _threads(sid):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                ns = int(f.read().split()[0])  # time on a CPU; waiting and sleeping excluded
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if tid == pid:
+            main += ns
+        else:
+            other += ns
     return Cpu(main, other)
+
+
+POLICIES = {os.SCHED_OTHER: "normal", os.SCHED_BATCH: "batch", os.SCHED_IDLE: "idle", os.SCHED_FIFO: "fifo",
+            os.SCHED_RR: "rr"}
+
+
+def policies(sid: int) -> list[str]:
+    """The kernel scheduling policies the threads of session ``sid`` run under, by name."""
+    found = set()
+    for _, tid in _threads(sid):
+        try:
+            found.add(POLICIES.get(policy := os.sched_getscheduler(int(tid)), str(policy)))
+        except ProcessLookupError:
+            continue
+    return sorted(found)

@@ -48,6 +48,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     bind: str = "127.0.0.1:8080"
     workers: int = 1
     interface: Literal["asgi", "rsgi"] = "rsgi"
+    scheduling: Literal["batch", "normal"] = "batch"  # the kernel's policy for the server's threads
     public_url: str = ""  # base of notice URLs; default http://<bind>
     data_dir: str = ".data"
     notice_secret: str = ""  # without it, a random secret kept in the data directory

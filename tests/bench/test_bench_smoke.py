@@ -25,6 +25,9 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert {"machine", "plan", "noise_floor", "decision", "throughput", "ratios", "latency", "failed"} <= report.keys()
     assert report["failed"] == 0
+    # every server, the bare apps too, under the bidder's default policy, as read from the kernel
+    assert report["plan"]["scheduling"] == "batch" and "scheduling batch" in done.stdout.splitlines()[0]
+    assert all(t["scheduling"] == ["batch"] for t in report["throughput"].values())
     machine = report["machine"]
     assert machine["nproc"] >= 2 and machine["granian"] != "missing"
     l2 = host.l2_bytes(0)
@@ -87,9 +90,11 @@ def test_quick_bench_with_a_model_compares_it_with_the_priors_in_the_same_run(tm
     artefact = next(tmp_path.glob("ctr-*.json"))
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "-m", "control.cli", "bench", "--quick", "--model", str(artefact),
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
+                           "--scheduling", "normal", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(out.read_text())
+    assert all(t["scheduling"] == ["normal"] for t in report["throughput"].values())
     assert [(d["campaigns"], d["model"]) for d in report["decision"]] == [
         (1000, "prior"), (10000, "prior"), (1000, "learned"), (10000, "learned")]
     assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi+model", "rsgi+model"}

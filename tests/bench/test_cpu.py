@@ -70,6 +70,18 @@ def test_a_session_counts_each_process_and_thread_and_only_its_own(tmp_path: Pat
     assert spent.main - (leader_main + worker_main) < ours
 
 
+@pytest.mark.parametrize("flag, policy", [("-b", "batch"), ("-o", "normal")])
+def test_a_sessions_scheduling_policies_are_its_threads(flag: str, policy: str) -> None:
+    leader = subprocess.Popen(["chrt", flag, "0", sys.executable, "-c", SESSION, "leader", SESSION],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert leader.stdout is not None
+        leader.stdout.readline()  # every thread has started
+        assert cpu.policies(leader.pid) == [policy]
+    finally:
+        leader.communicate(timeout=60)
+
+
 def test_a_session_with_no_process_spent_nothing() -> None:
     assert cpu.session(os.getpid() + 10_000_000) == cpu.Cpu(0, 0)  # above any pid the kernel gives
 
