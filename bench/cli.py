@@ -52,6 +52,9 @@ CEILING = "-ceiling"  # suffix of the bidder's app with the decision taken out (
 # The bare apps answering a fixed body (bench.baseline), by name: over ASGI the baseline of every ratio; with
 # ``--ceiling`` also over RSGI, the most any RSGI app can do here.
 BARE = {"baseline": ("asgi", "bench.baseline:app"), "baseline-rsgi": ("rsgi", "bench.baseline:rsgi")}
+# The baseline again under SCHED_OTHER, granian's as installed, when the run's policy is another: what the
+# policy alone gives a bare app, and what the bidders answer against it.
+AS_INSTALLED = "baseline-normal"
 PARTS = ("main", "other", "total")  # a server's CPU: its app's thread, granian's threads, both
 TARGETS = {"median_us": 15.0, "p99_us": 40.0, "asgi/baseline": 0.85, "rsgi/baseline": 1.0, "model_fall": 0.05}
 
@@ -282,8 +285,8 @@ class Server:
     connections."""
 
     def __init__(self, name: str, cmd: Sequence[str], ready: Sequence[str], env: dict[str, str],
-                 scheduling: str = "batch") -> None:
-        self.name, self.ready = name, list(ready)
+                 scheduling: str = "batch", bare: str = "") -> None:
+        self.name, self.ready, self.bare = name, list(ready), bare  # bare: a bare app's target
         self.port = _free_port()
         self.lines: list[str] = []
         self._seen: queue.Queue[str | None] = queue.Queue()
@@ -297,8 +300,8 @@ class Server:
         self._reader.start()
 
     def _bind_args(self) -> list[str]:
-        if self.name in BARE:
-            return ["--host", "127.0.0.1", "--port", str(self.port), BARE[self.name][1]]
+        if self.bare:
+            return ["--host", "127.0.0.1", "--port", str(self.port), self.bare]
         return ["--bind", f"127.0.0.1:{self.port}"]
 
     def _pump(self) -> None:
@@ -381,7 +384,7 @@ def _request(port: int, method: str, path: str, body: bytes | None = None) -> tu
 
 def _bid_counts(server: Server) -> tuple[int, int]:
     """(requests, bids) the bidder has answered so far; a bare app always 'bids'."""
-    if server.name in BARE:
+    if server.bare:
         return 0, 0
     status, raw = _request(server.port, "GET", "/status")
     if status != 200:
@@ -397,19 +400,20 @@ def _start(stack: ExitStack, tmp: Path, plan: Plan, body: bytes, model: str) -> 
                "--interface"]
     bidder = [sys.executable, "-m", "control.cli", "bidder", "--interface"]
     decided = [sys.executable, "-m", "bench.ceiling"]
-    specs: list[tuple[str, list[str], list[str], dict[str, str]]] = [
-        (name, [*granian, BARE[name][0]], ["Started worker"], {}) for name in _bare(plan.ceiling)]
+    servers = []
+    for name in _bare(plan):
+        interface, target = BARE[name.replace(AS_INSTALLED, "baseline")]
+        servers.append(Server(name, [*granian, interface], ["Started worker"], {},
+                              "normal" if name == AS_INSTALLED else plan.scheduling, target))
+        stack.callback(servers[-1].stop)
     for name in _bidders(model, plan.ceiling):
         interface = name.removesuffix(MODEL).removesuffix(CEILING)
         data = tmp / f"data-{name}"
         data.mkdir()
         extra = {"RTB_MODEL": model} if name.endswith(MODEL) else {}
         cmd = [*decided, interface] if name.endswith(CEILING) else [*bidder, interface]
-        specs.append((name, cmd, ["bidder ready", "Started worker"],
-                      {**env, "RTB_DATA_DIR": str(data), **extra}))
-    servers = []
-    for name, cmd, ready, extra in specs:
-        servers.append(Server(name, cmd, ready, extra, plan.scheduling))
+        servers.append(Server(name, cmd, ["bidder ready", "Started worker"],
+                              {**env, "RTB_DATA_DIR": str(data), **extra}, plan.scheduling))
         stack.callback(servers[-1].stop)
     return servers
 
@@ -438,8 +442,9 @@ def _ready(servers: Sequence[Server], body: bytes, lua: Path, warm_up: float, co
         wrk.run(s.url, lua, warm_up, connections, cpu=LOAD_CPU)
 
 
-def _bare(ceiling: bool) -> list[str]:
-    return [name for name in BARE if ceiling or name == "baseline"]
+def _bare(plan: Plan) -> list[str]:
+    return ["baseline", *([AS_INSTALLED] if plan.scheduling != "normal" else []),
+            *(["baseline-rsgi"] if plan.ceiling else [])]
 
 
 def _bidders(model: str, ceiling: bool) -> list[str]:
@@ -469,6 +474,7 @@ def _http(plan: Plan, body: bytes, tmp: Path, model: str) -> dict[str, Any]:
                                 "median_cpu_us": {part: _median([_cpu_us(r, part) for r in good]) for part in PARTS},
                                 "median_busy": _median([r["busy"] for r in good]),
                                 "median_stolen": _median([r["stolen"] for r in good]),
+                                "median_switches": _median([r["switches"] for r in good]),
                                 "scheduling": cpu.policies(servers_by_name[name].proc.pid),
                                 "failed_runs": len(rs) - len(good), "runs": rs}
         base = throughput["baseline"]["median_rps"]
@@ -543,9 +549,10 @@ def _throughput(s: Server, lua: Path, plan: Plan) -> dict[str, Any]:
     from bench import wrk
 
     requests_before, bids_before = _bid_counts(s)
-    before, stolen_before = cpu.session(s.proc.pid), cpu.stolen(SERVER_CPU)
+    before, stolen_before, switched = cpu.session(s.proc.pid), cpu.stolen(SERVER_CPU), cpu.switches(s.proc.pid)
     r = wrk.run(s.url, lua, plan.duration, plan.connections, cpu=LOAD_CPU)
     after, stolen = cpu.session(s.proc.pid), cpu.stolen(SERVER_CPU) - stolen_before
+    switched = cpu.switches(s.proc.pid) - switched
     requests_after, bids_after = _bid_counts(s)
     no_bids = (requests_after - requests_before) - (bids_after - bids_before)
     spent = sum(after) - sum(before)  # ns, all threads
@@ -553,6 +560,7 @@ def _throughput(s: Server, lua: Path, plan: Plan) -> dict[str, Any]:
             "no_bids": no_bids, "p50_ms": r.p50_us / 1000, "p99_ms": r.p99_us / 1000,
             # the server's CPU per request, and the share of the run its core spent on it
             "cpu_us": cpu_per_request(before, after, r.requests),
+            "switches": switched / max(r.requests, 1),  # context switches of its threads a request
             "busy": spent / 1e3 / r.duration_us if r.duration_us else 0.0,
             "stolen": stolen / 1e3 / r.duration_us if r.duration_us else 0.0,  # by the machine's hypervisor
             "failed": bool(r.status or r.socket_errors or no_bids)}
@@ -588,7 +596,8 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
         bad = sum(r["non_2xx"] + r["socket_errors"] + r["no_bids"] for r in t["runs"])
         fall = report["model_falls"].get(name)
         c, busy, stolen = t["median_cpu_us"], t["median_busy"], t["median_stolen"]
-        notes = (f"CPU {num(c['total'], ' us')} a request, {num(c['main'], ' us')} on the app's thread, core "
+        notes = (f"CPU {num(c['total'], ' us')} a request, {num(c['main'], ' us')} on the app's thread, "
+                 f"{num(t['median_switches'], '', 2)} context switches, core "
                  f"{_percent(busy)} busy, {_percent(stolen)} stolen; {len(t['runs'])} x {plan.duration:g} s, "
                  f"{t['failed_runs']} failed, {bad} bad answers")
         if name.endswith(MODEL):
@@ -603,6 +612,8 @@ def _table(report: dict[str, Any], plan: Plan) -> str:
                      f"app's thread); {notes}")
         if name == "baseline-rsgi":
             notes = f"the bare app over RSGI; {notes}"
+        if name == AS_INSTALLED:
+            notes = f"the baseline under SCHED_OTHER, granian's default; {notes}"
         rows.append(("wrk", name, "", "", "", num(t["median_rps"], digits=0), num(ratio, digits=2), target, notes))
     for name in names:
         lat = report["latency"][name]

@@ -65,6 +65,19 @@ def session(sid: int) -> Cpu:
     return Cpu(main, other)
 
 
+def switches(sid: int) -> int:
+    """Context switches so far of the threads of every process in session ``sid``, voluntary (a thread
+    blocked) and not (the kernel took its core for another)."""
+    total = 0
+    for pid, tid in _threads(sid):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status", "rb") as f:
+                total += sum(int(line.split()[1]) for line in f if b"ctxt_switches:" in line)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 POLICIES = {os.SCHED_OTHER: "normal", os.SCHED_BATCH: "batch", os.SCHED_IDLE: "idle", os.SCHED_FIFO: "fifo",
             os.SCHED_RR: "rr"}
 

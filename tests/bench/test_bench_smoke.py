@@ -25,9 +25,11 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert {"machine", "plan", "noise_floor", "decision", "throughput", "ratios", "latency", "failed"} <= report.keys()
     assert report["failed"] == 0
-    # every server, the bare apps too, under the bidder's default policy, as read from the kernel
+    # every server, the bare apps too, under the bidder's default policy, as read from the kernel; and the
+    # baseline again under granian's default
     assert report["plan"]["scheduling"] == "batch" and "scheduling batch" in done.stdout.splitlines()[0]
-    assert all(t["scheduling"] == ["batch"] for t in report["throughput"].values())
+    assert {name: t["scheduling"] for name, t in report["throughput"].items()} == {
+        name: ["normal"] if name == "baseline-normal" else ["batch"] for name in report["throughput"]}
     machine = report["machine"]
     assert machine["nproc"] >= 2 and machine["granian"] != "missing"
     l2 = host.l2_bytes(0)
@@ -46,7 +48,8 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
         assert cold["swept_bytes"] == cold_sweep() == 2 * l2
         assert 0 < cold["median_us"] <= cold["p99_us"] <= cold["p999_us"]
 
-    assert set(report["throughput"]) == {"baseline", "asgi", "rsgi", "asgi-ceiling", "rsgi-ceiling", "baseline-rsgi"}
+    assert set(report["throughput"]) == {"baseline", "baseline-normal", "asgi", "rsgi", "asgi-ceiling",
+                                         "rsgi-ceiling", "baseline-rsgi"}
     for name in report["throughput"]:
         t = report["throughput"][name]
         assert t["median_rps"] > 0 and t["failed_runs"] == 0
@@ -67,6 +70,7 @@ def test_quick_bench_writes_every_measurement(tmp_path: Path) -> None:
         assert t["median_cpu_us"] == {**only["cpu_us"],
                                       "total": pytest.approx(only["cpu_us"]["main"] + only["cpu_us"]["other"])}
         assert t["median_busy"] == only["busy"] and t["median_stolen"] == only["stolen"]
+        assert only["switches"] > 0 and t["median_switches"] == only["switches"]
     cpu = {name: t["median_cpu_us"] for name, t in report["throughput"].items()}
     assert report["decision_in_server_cpu_us"] == {
         i: {part: pytest.approx(cpu[i][part] - cpu[f"{i}-ceiling"][part]) for part in ("main", "other", "total")}

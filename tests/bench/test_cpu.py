@@ -82,8 +82,20 @@ def test_a_sessions_scheduling_policies_are_its_threads(flag: str, policy: str) 
         leader.communicate(timeout=60)
 
 
+def test_a_sessions_context_switches_are_its_threads() -> None:
+    leader = subprocess.Popen([sys.executable, "-c", SESSION, "leader", SESSION], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert leader.stdout is not None
+        leader.stdout.readline()  # each of its three threads has blocked at least once by now
+        assert cpu.switches(leader.pid) >= 3
+    finally:
+        leader.communicate(timeout=60)
+
+
 def test_a_session_with_no_process_spent_nothing() -> None:
     assert cpu.session(os.getpid() + 10_000_000) == cpu.Cpu(0, 0)  # above any pid the kernel gives
+    assert cpu.switches(os.getpid() + 10_000_000) == 0
 
 
 def test_stolen_time_is_the_cores_steal_in_nanoseconds() -> None:
