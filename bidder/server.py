@@ -43,7 +43,7 @@ def schedule(policy: str) -> None:
     A request passes between three threads of the worker: granian's runtime reads it, a second hands it
     over holding the GIL, the event loop runs the app, and the runtime writes the answer. Under
     SCHED_OTHER each of them, woken, takes the core from the one running, and on a worker with a core
-    of its own that came to 4.7 (RSGI) to 7.3 (ASGI) context switches a request here. Under SCHED_BATCH
+    of its own that came to 4.5 (RSGI) to 7.0 (ASGI) context switches a request here. Under SCHED_BATCH
     a woken thread waits until the running one blocks, so each takes every request that is ready in
     turn: 0.2-0.3 switches a request, about twice the requests a second, and lower latency at a given
     rate (README, Benchmarks). An unprivileged process may choose either; where the system refuses (a seccomp
