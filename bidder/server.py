@@ -29,9 +29,11 @@ def create_app() -> App:
     bidder = Bidder(from_env())
     bidder.warm_up()
     gc.freeze()
-    log.info("bidder ready: %d campaigns, %d lines, model %s", len(bidder.engine.index.campaigns),
-             bidder.engine.index.n, bidder.engine.model.version)
     s = bidder.settings
+    # Said by the worker, whose logging is set up: where it answers, how, and where its notices go.
+    log.info("bidder ready on http://%s (%s, scheduling %s): %d campaigns, %d lines, model %s; notices under %s",
+             s.bind, s.interface, s.scheduling, len(bidder.engine.index.campaigns), bidder.engine.index.n,
+             bidder.engine.model.version, s.notice_base)
     upkeep = Upkeep(bidder, after_load=gc.freeze) if s.control_url or s.model else None
     return App(bidder, upkeep)
 
@@ -68,8 +70,6 @@ def serve(settings: Settings, target: str = "bidder.server:create_app") -> None:
     hold_data_dir(settings.data_dir, "bidder")
     schedule(settings.scheduling)
     os.environ.update(to_env(settings))
-    log.info("bidder on http://%s (%s, scheduling %s), notices under %s", settings.bind, settings.interface,
-             settings.scheduling, settings.notice_base)
     serve_factory(
         target,
         address=settings.host,

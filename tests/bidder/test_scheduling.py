@@ -34,6 +34,8 @@ def test_the_bidder_runs_every_thread_under_its_scheduling_policy(flag: list[str
         bid = httpx.post(f"http://127.0.0.1:{port}/openrtb2/bid", content=REQUEST.read_bytes(), timeout=10)
         assert bid.status_code == 200  # served: granian has started every thread it serves with
         assert _policies(lines) == {policy}, "".join(lines)
+        name = "batch" if policy == os.SCHED_BATCH else "normal"
+        assert any(f"bidder ready on http://127.0.0.1:{port} (rsgi, scheduling {name})" in line for line in lines)
 
 
 def test_a_policy_the_bidder_does_not_know_is_refused_by_name() -> None:
