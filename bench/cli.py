@@ -402,7 +402,7 @@ def _start(stack: ExitStack, tmp: Path, plan: Plan, body: bytes, model: str) -> 
     decided = [sys.executable, "-m", "bench.ceiling"]
     servers = []
     for name in _bare(plan):
-        interface, target = BARE[name.replace(AS_INSTALLED, "baseline")]
+        interface, target = BARE["baseline" if name == AS_INSTALLED else name]
         servers.append(Server(name, [*granian, interface], ["Started worker"], {},
                               "normal" if name == AS_INSTALLED else plan.scheduling, target))
         stack.callback(servers[-1].stop)

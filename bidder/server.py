@@ -48,8 +48,8 @@ def schedule(policy: str) -> None:
     of its own that came to 4.5 (RSGI) to 7.0 (ASGI) context switches a request here. Under SCHED_BATCH
     a woken thread waits until the running one blocks, so each takes every request that is ready in
     turn: 0.2-0.3 switches a request, about twice the requests a second, and lower latency at a given
-    rate (README, Benchmarks). An unprivileged process may choose either; where the system refuses (a seccomp
-    profile), the bidder runs as it was started and says so."""
+    rate (README, Benchmarks). An unprivileged process may choose either; where the system refuses (a
+    seccomp profile), the bidder runs as it was started and says so."""
     try:
         os.sched_setscheduler(0, os.SCHED_BATCH if policy == "batch" else os.SCHED_OTHER, os.sched_param(0))
     except OSError as exc:
