@@ -76,8 +76,9 @@ def create_app(settings: Settings | None = None, *, control: Control | None = No
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await ctl.start()
-        log.info("control plane ready (schema %d, snapshot version %d)", ctl.db.schema_version,
-                 ctl.store.version())
+        # Said by the worker, whose logging is set up (the main process's is not): where its data is.
+        log.info("control plane ready (schema %d, snapshot version %d), data in %s", ctl.db.schema_version,
+                 ctl.store.version(), ctl.settings.data_dir)
         try:
             yield
         finally:

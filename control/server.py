@@ -44,7 +44,6 @@ def serve(bind: str = "127.0.0.1:8081", data_dir: str | None = None, admin_key: 
         os.environ["RTB_ADMIN_KEY"] = admin_key
     settings = Settings.from_env()  # refuse bad settings here, with their message, not in the worker
     hold_data_dir(settings.data_dir, "control plane")
-    log.info("control plane on http://%s:%d, data in %s", host, port, settings.data_dir)
     serve_factory(target, address=host, port=port, interface=Interfaces.ASGI, workers=1, loop=Loops.asyncio)
 
 
